@@ -1,0 +1,50 @@
+# One command each: `make run` (install + the main job on samples/), `make test` (install + the suite).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian packages: LibreOffice for office files, libmagic for file types, Tesseract and its languages,
+# qpdf and poppler-utils to check PDFs we write.
+APT_PACKAGES := libreoffice-nogui libmagic1 tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra \
+	qpdf poppler-utils
+
+.PHONY: install system run test test-fast ui bench clean
+
+install: system $(STAMP)
+
+system:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	@mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+	touch $(STAMP)
+
+run: install
+	$(BIN)/docproc extract samples/ --output-dir data/outputs --format json || [ $$? -eq 2 ]
+	@echo "results: $(CURDIR)/data/outputs"
+
+test: install
+	$(BIN)/pytest -n 2 --dist loadfile
+
+test-fast: install
+	$(BIN)/pytest -n 2 -m "not slow"
+
+ui: install
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: install
+	$(BIN)/python bench/direct.py $(or $(CORPUS),samples)
+
+clean:
+	rm -rf $(VENV) .pytest_cache data

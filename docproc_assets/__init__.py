@@ -1,0 +1,3 @@
+"""docproc: dual-track document processing on Dagster."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,183 @@
+"""`docproc`: the core, for one file or a folder, from a terminal."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from docproc_assets import __version__
+from docproc_assets.core.document import Status, UnifiedDocument, json_schema
+from docproc_assets.core.errors import DocumentError
+from docproc_assets.core.isolation import IsolatedWorker
+from docproc_assets.core.pipeline import Detection, Options, detect, extract_with_engine, failed_document, prepare_office
+from docproc_assets.core.routing import TrackMode
+
+app = typer.Typer(help="Dual-track document processing: direct extraction or OCR, page by page.", no_args_is_help=True)
+err = Console(stderr=True)
+
+SUPPORTED_SUFFIXES = {
+    ".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif",
+    ".docx", ".doc", ".odt", ".rtf", ".pptx", ".ppt", ".odp", ".xlsx", ".xls", ".ods",
+}
+
+
+class OutputFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+    MARKDOWN = "markdown"
+
+
+SUFFIX = {OutputFormat.JSON: ".json", OutputFormat.TEXT: ".txt", OutputFormat.MARKDOWN: ".md"}
+
+Paths = Annotated[list[Path], typer.Argument(help="Files, or folders to walk for documents.")]
+Track = Annotated[TrackMode, typer.Option("--track", help="auto routes each page; direct or ocr forces one track.")]
+Password = Annotated[str | None, typer.Option("--password", help="Password for encrypted PDFs.")]
+Timeout = Annotated[float, typer.Option("--timeout", help="Seconds allowed per document.")]
+MemoryMb = Annotated[int, typer.Option("--max-memory-mb", help="Address-space limit of the parsing worker (0 = none).")]
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """Folders become the documents in them (hidden files skipped); files are taken as given."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and p.suffix.lower() in SUPPORTED_SUFFIXES
+            )
+        else:
+            out.append(path)
+    return out
+
+
+def _options(track: TrackMode, password: str | None, dual_track: bool = True) -> Options:
+    return Options(track=track if dual_track else TrackMode.OCR, password=password)
+
+
+@app.command("detect")
+def detect_cmd(
+    paths: Paths,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    track: Track = TrackMode.AUTO,
+    password: Password = None,
+    timeout: Timeout = 120.0,
+    max_memory_mb: MemoryMb = 0,
+) -> None:
+    """Route documents (per page) without extracting them. Bad documents never change the exit code."""
+    files = expand(paths)
+    options = _options(track, password)
+    prepare_office(files, options)
+    with IsolatedWorker(timeout=timeout, memory_mb=max_memory_mb) as worker:
+        for path in files:
+            try:
+                result: Detection = worker.run(detect, path, options)
+            except DocumentError as exc:
+                result = Detection(path=str(path), error=str(exc), error_kind=exc.kind)
+            if as_json:
+                print(result.model_dump_json(), flush=True)
+            else:
+                pages = " ".join(p.track.value[0].upper() for p in result.pages)
+                status = result.error or f"{result.track.value if result.track else '-'}  [{pages}]"
+                print(f"{path}\t{result.mime or '-'}\t{status}", flush=True)
+
+
+def _render(document: UnifiedDocument, fmt: OutputFormat) -> str:
+    if fmt == OutputFormat.JSON:
+        return document.model_dump_json(indent=2)
+    return document.markdown() if fmt == OutputFormat.MARKDOWN else document.text() + "\n"
+
+
+def _write(target: Path, text: str) -> None:
+    tmp = target.with_name(f".{target.name}.part")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+
+
+@app.command("extract")
+def extract_cmd(
+    paths: Paths,
+    track: Track = TrackMode.AUTO,
+    engine: Annotated[str | None, typer.Option("--engine", help="OCR engine for OCR pages (see `docproc engines`).")] = None,
+    password: Password = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="json, text or markdown.")] = OutputFormat.JSON,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file (one input).")] = None,
+    output_dir: Annotated[Path | None, typer.Option("--output-dir", help="One output file per input.")] = None,
+    dual_track: Annotated[bool, typer.Option("--dual-track/--no-dual-track", help="Off: every page goes to OCR.")] = True,
+    timeout: Timeout = 600.0,
+    max_memory_mb: MemoryMb = 0,
+) -> None:
+    """Extract documents into UnifiedDocuments. Exit code 2 when any document failed."""
+    files = expand(paths)
+    if not files:
+        raise typer.BadParameter("no documents found", param_hint="PATHS")
+    if len(files) > 1 and output_dir is None:
+        raise typer.BadParameter("several inputs need --output-dir", param_hint="--output-dir")
+    if output_dir:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    options = _options(track, password, dual_track)
+    prepare_office(files, options)
+    failures = 0
+    used: set[str] = set()
+    with IsolatedWorker(timeout=timeout, memory_mb=max_memory_mb) as worker:
+        for path in files:
+            try:
+                document: UnifiedDocument = worker.run(extract_with_engine, path, options, engine)
+            except DocumentError as exc:
+                document = failed_document(path, str(exc))
+            if document.status == Status.ERROR:
+                failures += 1
+                err.print(f"[red]error[/red] {path}: {document.error}", highlight=False)
+                continue
+            if document.status == Status.PARTIAL:
+                failures += 1
+                err.print(f"[yellow]partial[/yellow] {path}: {document.error}", highlight=False)
+            text = _render(document, fmt)
+            if output_dir:
+                name = _output_name(path, fmt, used)
+                _write(output_dir / name, text)
+            elif output:
+                _write(output, text)
+            else:
+                sys.stdout.write(text)
+    if failures:
+        raise typer.Exit(2)
+
+
+def _output_name(path: Path, fmt: OutputFormat, used: set[str]) -> str:
+    """A safe file name in the output folder: no separators, unique within the run."""
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in path.stem).lstrip(".") or "document"
+    name = stem + SUFFIX[fmt]
+    n = 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}{SUFFIX[fmt]}"
+    used.add(name)
+    return name
+
+
+@app.command("schema")
+def schema_cmd() -> None:
+    """Print the UnifiedDocument JSON Schema."""
+    print(json.dumps(json_schema(), indent=2))
+
+
+@app.command("version")
+def version_cmd() -> None:
+    print(__version__)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    app()

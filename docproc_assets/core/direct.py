@@ -1,0 +1,172 @@
+"""Direct extraction with PyMuPDF: the page's own text layer as typed elements.
+
+Works from the text pass that routing already made (PageAnalysis.text). Tables are looked for with
+`find_tables()` only on pages whose vector drawings show ruling lines, because it is slow.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+import pymupdf
+
+from docproc_assets.core.document import (
+    BoundingBox,
+    DocumentElement,
+    ElementType,
+    StyleInfo,
+    TableCell,
+)
+from docproc_assets.core.layout import reading_order
+from docproc_assets.core.routing import PageAnalysis
+
+_BULLET = re.compile(r"^\s*([•◦▪‣∙●○■□➢►✓–\-*]|\(?\d{1,3}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s+\S")
+_CAPTION = re.compile(r"^\s*(figure|fig\.|table|chart|exhibit|abbildung|tableau|tabelle)\s*[\dIVX]", re.I)
+_BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.I)
+_ITALIC_FONT = re.compile(r"italic|oblique", re.I)
+MIN_RULING_LINES = 6  # horizontal/vertical strokes before a page is worth find_tables()
+MIN_IMAGE_SIDE = 8.0  # points: smaller images are decoration
+
+
+def _style(span: dict[str, Any]) -> StyleInfo:
+    flags, font = span["flags"], span["font"]
+    return StyleInfo(
+        font=font,
+        size=round(span["size"], 2),
+        bold=bool(flags & pymupdf.TEXT_FONT_BOLD) or bool(_BOLD_FONT.search(font)),
+        italic=bool(flags & pymupdf.TEXT_FONT_ITALIC) or bool(_ITALIC_FONT.search(font)),
+        color=f"#{span['color']:06x}",
+    )
+
+
+def _visible(span: dict[str, Any]) -> bool:
+    return span.get("alpha", 255) != 0 and bool(span.get("char_flags", 16) & 48)
+
+
+def body_font_size(text: dict[str, Any]) -> float:
+    """The size most characters on the page are set in."""
+    sizes: Counter[float] = Counter()
+    for block in text.get("blocks", ()):
+        for line in block.get("lines", ()):
+            for span in line["spans"]:
+                sizes[round(span["size"], 1)] += len(span["text"].strip())
+    return sizes.most_common(1)[0][0] if sizes else 10.0
+
+
+def _classify(content: str, style: StyleInfo, n_lines: int, body: float) -> tuple[ElementType, int | None]:
+    size = style.size or body
+    short = len(content) < 200 and n_lines <= 3
+    if short and size >= body * 1.15:
+        ratio = size / body
+        return ElementType.HEADING, 1 if ratio >= 1.8 else 2 if ratio >= 1.4 else 3
+    if _CAPTION.match(content) and len(content) < 400:
+        return ElementType.CAPTION, None
+    if _BULLET.match(content):
+        return ElementType.LIST_ITEM, None
+    if style.bold and n_lines <= 2 and len(content) < 120 and not content.rstrip().endswith((".", ",", ";")):
+        return ElementType.HEADING, 4
+    return ElementType.TEXT, None
+
+
+def _text_blocks(text: dict[str, Any]) -> list[tuple[str, Box, StyleInfo, int]]:
+    """(content, bbox, dominant style, line count) per block; list blocks split at each bullet line."""
+    out = []
+    for block in text.get("blocks", ()):
+        if block.get("type") != 0:
+            continue
+        groups: list[list[tuple[str, Box, dict]]] = [[]]
+        for line in block["lines"]:
+            spans = [s for s in line["spans"] if _visible(s)]
+            content = "".join(s["text"] for s in spans).strip()
+            if not content:
+                continue
+            if groups[-1] and _BULLET.match(content) and _BULLET.match(groups[-1][0][0]):
+                groups.append([])
+            groups[-1].append((content, tuple(line["bbox"]), max(spans, key=lambda s: len(s["text"].strip()))))
+        for lines in groups:
+            if not lines:
+                continue
+            bbox = (
+                min(b[0] for _, b, _ in lines), min(b[1] for _, b, _ in lines),
+                max(b[2] for _, b, _ in lines), max(b[3] for _, b, _ in lines),
+            )
+            dominant = Counter()
+            for content, _, span in lines:
+                dominant[id(span)] += len(content)
+            span = next(s for _, _, s in lines if id(s) == dominant.most_common(1)[0][0])
+            out.append(("\n".join(c for c, _, _ in lines), bbox, _style(span), len(lines)))
+    return out
+
+
+Box = tuple[float, float, float, float]
+
+
+def has_ruling_lines(page: pymupdf.Page) -> bool:
+    """Cheap table signal: enough horizontal or vertical strokes (lines or thin rectangles)."""
+    count = 0
+    for path in page.get_cdrawings():
+        for item in path.get("items", ()):
+            if item[0] == "l":
+                p, q = item[1], item[2]
+                if abs(p[0] - q[0]) < 1 or abs(p[1] - q[1]) < 1:
+                    count += 1
+            elif item[0] == "re":
+                r = pymupdf.Rect(item[1])
+                count += 1 if min(r.width, r.height) < 2 else 4
+            if count >= MIN_RULING_LINES:
+                return True
+    return False
+
+
+def _tables(page: pymupdf.Page) -> list[tuple[Box, list[TableCell], str]]:
+    found = []
+    for table in page.find_tables().tables:
+        rows = table.extract()
+        if len(rows) < 2 or table.col_count < 2:
+            continue
+        cells = []
+        for r, row in enumerate(rows):
+            bboxes = table.rows[r].cells if r < len(table.rows) else [None] * len(row)
+            for c, value in enumerate(row):
+                if value is None:
+                    continue
+                cell_box = bboxes[c] if c < len(bboxes) else None
+                cells.append(TableCell(row=r, col=c, content=value, bbox=BoundingBox.of(cell_box) if cell_box else None))
+        content = "\n".join(" | ".join(" ".join((v or "").split()) for v in row) for row in rows)
+        found.append((tuple(table.bbox), cells, content))
+    return found
+
+
+def _inside(box: Box, area: Box) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return area[0] <= cx <= area[2] and area[1] <= cy <= area[3]
+
+
+def extract_page(page: pymupdf.Page, analysis: PageAnalysis, find_tables: bool = True) -> list[DocumentElement]:
+    """Typed elements of one direct page, in reading order."""
+    n = page.number + 1
+    body = body_font_size(analysis.text)
+    tables = _tables(page) if find_tables and has_ruling_lines(page) else []
+    drafts: list[tuple[Box, dict[str, Any]]] = []
+    for bbox, cells, content in tables:
+        drafts.append((bbox, dict(type=ElementType.TABLE, content=content, cells=cells)))
+    for content, bbox, style, n_lines in _text_blocks(analysis.text):
+        if any(_inside(bbox, t[0]) for t in tables):
+            continue
+        kind, level = _classify(content, style, n_lines, body)
+        drafts.append((bbox, dict(type=kind, content=content, style=style, level=level)))
+    boxes = analysis.image_boxes if analysis.image_boxes is not None else []
+    if analysis.image_boxes is None and page.get_images(full=False):
+        boxes = [tuple(i["bbox"]) for i in page.get_image_info()]
+    page_rect = page.rect
+    for box in boxes:
+        clipped = pymupdf.Rect(box) & page_rect
+        if clipped.width >= MIN_IMAGE_SIDE and clipped.height >= MIN_IMAGE_SIDE:
+            drafts.append((tuple(clipped), dict(type=ElementType.IMAGE, content="")))
+    order = reading_order([b for b, _ in drafts])
+    return [
+        DocumentElement(element_id=f"p{n}-e{rank}", bbox=BoundingBox.of(drafts[i][0]), reading_order=rank, **drafts[i][1])
+        for rank, i in enumerate(order)
+    ]

@@ -1,0 +1,65 @@
+"""What every OCR engine gives back, whatever its family: lines with pixel boxes, or free text."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+if TYPE_CHECKING:
+    from docproc_assets.core.engines.registry import ModelConfig
+
+
+@dataclass
+class OcrLine:
+    text: str
+    bbox: tuple[float, float, float, float]  # pixels of the image the engine saw
+    confidence: float = 1.0
+
+
+@dataclass
+class OcrOutput:
+    """One page's recognition. VLMs return `text` (Markdown or plain) and token counts instead of boxes."""
+
+    lines: list[OcrLine] = field(default_factory=list)
+    text: str | None = None
+    token_count: int | None = None
+    truncated: bool = False
+
+
+@dataclass
+class Availability:
+    available: bool
+    reason: str | None = None  # why not: package missing, weights not found, no GPU
+    device: str = "cpu"
+
+
+class OcrEngine(ABC):
+    """A loaded model. Engines are made by the registry (loading happens in __init__) and reused."""
+
+    def __init__(self, config: ModelConfig):
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def version(self) -> str:
+        return self.config.version
+
+    @classmethod
+    def availability(cls, config: ModelConfig) -> Availability:
+        """Whether the model can run here, checked without loading it (packages, weights, GPU)."""
+        return Availability(True)
+
+    @abstractmethod
+    def recognize(self, image: Image.Image) -> OcrOutput: ...
+
+    def recognize_batch(self, images: list[Image.Image]) -> list[OcrOutput]:
+        return [self.recognize(image) for image in images]
+
+    def close(self) -> None:
+        """Free what the model holds (GPU memory, sessions)."""

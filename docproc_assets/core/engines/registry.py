@@ -1,0 +1,139 @@
+"""The OCR models docproc knows: one ModelConfig per model, one engine class per family.
+
+Adding a model of a known family is one entry in MODELS. Engine modules are imported only when a
+model of their family is used, so listing the registry never imports torch or paddle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from docproc_assets.core.engines.base import OcrEngine
+from docproc_assets.core.errors import EngineUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a model needs to run; the GPU figures drive pools and memory checks."""
+
+    cpu_capable: bool = True
+    min_gpu_memory_gib: float = 0.0
+    gpu_count: int = 0
+    gpu_hint: str | None = None  # e.g. "1x 24 GB (L4, A10)"
+    cpu_cores: int = 1
+    ram_gib: float = 2.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    family: str
+    model_id: str | None = None  # hub id or local directory (VLMs); None where weights ship in a package
+    resources: Resources = field(default_factory=Resources)
+    max_batch_size: int = 1
+    flash_attention: bool = False
+    prompt: str | None = None
+    max_new_tokens: int = 2048
+    device: str = "auto"  # auto | cpu | cuda
+    options: dict[str, Any] = field(default_factory=dict)  # family-specific settings
+    revision: str = "1"  # bump when the engine's behaviour changes: it is part of the cache key
+
+    @property
+    def version(self) -> str:
+        """What extraction caching keys on: every setting that can change the text."""
+        settings = asdict(self)
+        settings.pop("resources")
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        return f"{self.name}@{self.revision}-{digest}"
+
+    def with_overrides(self, **overrides: Any) -> ModelConfig:
+        """A copy with run-time overrides (batch size, device, model path, options)."""
+        options = {**self.options, **overrides.pop("options", {})}
+        resources = overrides.pop("resources", None)
+        config = replace(self, options=options, **{k: v for k, v in overrides.items() if v is not None})
+        return replace(config, resources=resources) if resources else config
+
+
+# family -> "module:Class"; the module is imported only when the family is used.
+FAMILIES: dict[str, str] = {
+    "rapidocr": "docproc_assets.core.engines.rapidocr:RapidOcrEngine",
+    "paddle": "docproc_assets.core.engines.paddle:PaddleOcrEngine",
+    "tesseract": "docproc_assets.core.engines.tesseract:TesseractEngine",
+    "easyocr": "docproc_assets.core.engines.easyocr:EasyOcrEngine",
+    "qwen2_5_vl": "docproc_assets.core.engines.qwen_vl:QwenVlEngine",
+    "got_ocr2": "docproc_assets.core.engines.got_ocr:GotOcrEngine",
+    "internvl": "docproc_assets.core.engines.internvl:InternVlEngine",
+}
+
+_OCR_PROMPT = "Read all the text in this image. Return it as Markdown in reading order; tables as Markdown tables."
+
+
+def _gpu(gib: float, hint: str, count: int = 1, ram: float = 16.0) -> Resources:
+    return Resources(cpu_capable=True, min_gpu_memory_gib=gib, gpu_count=count, gpu_hint=hint, cpu_cores=4, ram_gib=ram)
+
+
+MODELS: dict[str, ModelConfig] = {
+    m.name: m
+    for m in [
+        ModelConfig("rapidocr", "rapidocr", resources=Resources(ram_gib=2.0), max_batch_size=1),
+        ModelConfig("paddleocr", "paddle", resources=Resources(ram_gib=4.0), max_batch_size=1),
+        ModelConfig("tesseract", "tesseract", resources=Resources(ram_gib=0.5), options={"languages": "eng"}),
+        ModelConfig("easyocr", "easyocr", resources=Resources(ram_gib=5.0, min_gpu_memory_gib=0.0), max_batch_size=4),
+        ModelConfig("qwen2.5-vl-3b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-3B-Instruct", _gpu(10, "1x 16 GB (T4 fp16, L4)"), 4, prompt=_OCR_PROMPT),
+        ModelConfig("qwen2.5-vl-7b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct", _gpu(20, "1x 24 GB (L4, A10)", ram=32), 4, prompt=_OCR_PROMPT),
+        ModelConfig("qwen2.5-vl-72b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-72B-Instruct", _gpu(150, "2x 80 GB (A100, H100)", 2, 200), 2, prompt=_OCR_PROMPT),
+        ModelConfig("rolmocr", "qwen2_5_vl", "reducto/RolmOCR", _gpu(20, "1x 24 GB (L4, A10)", ram=32), 4,
+                    prompt="Return the plain text representation of this document as if you were reading it naturally."),
+        ModelConfig("got-ocr2", "got_ocr2", "stepfun-ai/GOT-OCR-2.0-hf", _gpu(4, "1x 8 GB"), 4, options={"format": True}),
+        ModelConfig("internvl2.5-2b", "internvl", "OpenGVLab/InternVL3-1B-hf", _gpu(6, "1x 16 GB"), 4, prompt=_OCR_PROMPT),
+        ModelConfig("internvl2.5-8b", "internvl", "OpenGVLab/InternVL2_5-8B-MPO-hf", _gpu(20, "1x 24 GB (L4, A10)", ram=32), 4, prompt=_OCR_PROMPT),
+        ModelConfig("internvl2.5-26b", "internvl", "OpenGVLab/InternVL2_5-26B-MPO-hf", _gpu(60, "1x 80 GB (A100, H100)", ram=96), 2, prompt=_OCR_PROMPT),
+    ]
+}
+
+
+def engine_class(family: str) -> type[OcrEngine]:
+    if family not in FAMILIES:
+        raise EngineUnavailable(f"unknown engine family {family!r}")
+    module, _, cls = FAMILIES[family].partition(":")
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ImportError as exc:
+        raise EngineUnavailable(f"engine family {family!r} needs a package that is not installed: {exc}") from exc
+
+
+def get_config(name: str, **overrides: Any) -> ModelConfig:
+    if name not in MODELS:
+        raise EngineUnavailable(f"unknown OCR engine {name!r} (known: {', '.join(MODELS)})")
+    return MODELS[name].with_overrides(**overrides) if overrides else MODELS[name]
+
+
+MAX_LOADED = 2  # models kept in one process; the least recently used is closed first
+_loaded: OrderedDict[str, OcrEngine] = OrderedDict()
+load_counts: dict[str, int] = {}
+
+
+def load_engine(name: str, config: ModelConfig | None = None) -> OcrEngine:
+    """The loaded engine for a model, made once per process and reused (LRU of MAX_LOADED)."""
+    config = config or get_config(name)
+    key = config.version
+    if key in _loaded:
+        _loaded.move_to_end(key)
+        return _loaded[key]
+    engine = engine_class(config.family)(config)
+    load_counts[config.name] = load_counts.get(config.name, 0) + 1
+    log.info("loaded OCR engine %s (%s), load #%d in this process", config.name, key, load_counts[config.name])
+    _loaded[key] = engine
+    while len(_loaded) > MAX_LOADED:
+        old_key, old = _loaded.popitem(last=False)
+        log.info("closing OCR engine %s to stay within %d loaded models", old_key, MAX_LOADED)
+        old.close()
+    return engine

@@ -1,0 +1,136 @@
+"""From an engine's raw output to UnifiedDocument elements: lines merged into blocks, boxes in points.
+
+Engines see pixels; the document model speaks points. Lines that sit under one another, overlap
+horizontally and are close are one block; blocks are then put in reading order by the same XY-cut the
+direct track uses. Free text from vision-language models is split on its Markdown structure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from statistics import fmean
+
+from PIL import Image
+
+from docproc_assets.core.document import BoundingBox, DocumentElement, ElementType, TableCell
+from docproc_assets.core.engines.base import OcrEngine, OcrLine, OcrOutput
+from docproc_assets.core.layout import reading_order
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+_LIST = re.compile(r"^\s*([-*•]|\d{1,3}[.)])\s+")
+_TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
+
+
+def _same_block(block: list[OcrLine], line: OcrLine) -> bool:
+    last = block[-1]
+    height = min(last.bbox[3] - last.bbox[1], line.bbox[3] - line.bbox[1])
+    gap = line.bbox[1] - last.bbox[3]
+    overlap = min(last.bbox[2], line.bbox[2]) - max(last.bbox[0], line.bbox[0])
+    return -0.5 * height <= gap <= 0.8 * height and overlap > 0
+
+
+def merge_lines(lines: list[OcrLine]) -> list[list[OcrLine]]:
+    """Group lines into blocks, top to bottom, each line joining the first open block it continues."""
+    blocks: list[list[OcrLine]] = []
+    for line in sorted(lines, key=lambda ln: (ln.bbox[1], ln.bbox[0])):
+        for block in reversed(blocks):
+            if _same_block(block, line):
+                block.append(line)
+                break
+        else:
+            blocks.append([line])
+    return blocks
+
+
+def line_elements(lines: list[OcrLine], pixels_per_point: float, page_number: int) -> list[DocumentElement]:
+    lines = [ln for ln in lines if ln.text.strip()]
+    blocks = merge_lines(lines)
+    boxes = [
+        tuple(v / pixels_per_point for v in (
+            min(ln.bbox[0] for ln in b), min(ln.bbox[1] for ln in b),
+            max(ln.bbox[2] for ln in b), max(ln.bbox[3] for ln in b),
+        ))
+        for b in blocks
+    ]
+    order = reading_order(boxes)
+    return [
+        DocumentElement(
+            element_id=f"p{page_number}-e{rank}",
+            type=ElementType.TEXT,
+            content="\n".join(ln.text.strip() for ln in blocks[i]),
+            bbox=BoundingBox.of(boxes[i]),
+            confidence=round(fmean(ln.confidence for ln in blocks[i]), 4),
+            reading_order=rank,
+        )
+        for rank, i in enumerate(order)
+    ]
+
+
+def _table(rows: list[str], element_id: str, rank: int) -> DocumentElement:
+    grid = [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows if not _TABLE_RULE.match(r.strip())]
+    cells = [TableCell(row=r, col=c, content=v) for r, row in enumerate(grid) for c, v in enumerate(row)]
+    content = "\n".join(" | ".join(row) for row in grid)
+    return DocumentElement(element_id=element_id, type=ElementType.TABLE, content=content, cells=cells, reading_order=rank)
+
+
+def text_elements(text: str, page_number: int, confidence: float = 1.0) -> list[DocumentElement]:
+    """Markdown or plain text (VLM output) as elements: headings, list items, pipe tables, paragraphs."""
+    elements: list[DocumentElement] = []
+    paragraph: list[str] = []
+    table: list[str] = []
+
+    def new_id() -> tuple[str, int]:
+        return f"p{page_number}-e{len(elements)}", len(elements)
+
+    def flush() -> None:
+        if paragraph:
+            eid, rank = new_id()
+            elements.append(DocumentElement(element_id=eid, type=ElementType.TEXT, content="\n".join(paragraph), confidence=confidence, reading_order=rank))
+            paragraph.clear()
+        if table:
+            eid, rank = new_id()
+            elements.append(_table(table, eid, rank))
+            table.clear()
+
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if line.lstrip().startswith("|"):
+            if paragraph:
+                flush()
+            table.append(line)
+            continue
+        if table:
+            flush()
+        if not line.strip():
+            flush()
+            continue
+        heading, item = _HEADING.match(line), _LIST.match(line)
+        if heading or item:
+            flush()
+            eid, rank = new_id()
+            kind = ElementType.HEADING if heading else ElementType.LIST_ITEM
+            content = heading.group(2) if heading else line.strip()
+            elements.append(DocumentElement(
+                element_id=eid, type=kind, content=content, confidence=confidence, reading_order=rank,
+                level=len(heading.group(1)) if heading else None,
+            ))
+            continue
+        paragraph.append(line.strip())
+    flush()
+    return elements
+
+
+def output_elements(output: OcrOutput, pixels_per_point: float, page_number: int) -> list[DocumentElement]:
+    if output.lines:
+        return line_elements(output.lines, pixels_per_point, page_number)
+    return text_elements(output.text or "", page_number)
+
+
+def page_ocr(engine: OcrEngine) -> Callable[[Image.Image, float, int], tuple[list[DocumentElement], str]]:
+    """The pipeline's OCR hook for one loaded engine."""
+
+    def run(image: Image.Image, pixels_per_point: float, page_number: int) -> tuple[list[DocumentElement], str]:
+        return output_elements(engine.recognize(image), pixels_per_point, page_number), engine.name
+
+    return run

@@ -1,0 +1,246 @@
+"""One document through the flow: identify -> (convert) -> route each page -> extract -> UnifiedDocument.
+
+Plain Python, used alike by the CLI and the Dagster assets. A document's failure is data (status
+`error` and a one-line reason), never an exception that stops a batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from docproc_assets.core import direct, office
+from docproc_assets.core.document import (
+    Page,
+    PageDimensions,
+    PageRoute,
+    Status,
+    Track,
+    UnifiedDocument,
+    derive_track,
+)
+from docproc_assets.core.errors import DocumentError
+from docproc_assets.core.layout import mark_page_furniture
+from docproc_assets.core.routing import TrackMode, analyse_page, image_route
+from docproc_assets.core.sniff import Kind
+from docproc_assets.core.sources import (
+    DEFAULT_MAX_PIXELS,
+    Identified,
+    base_metadata,
+    frame_count,
+    identify,
+    image_frames,
+    open_image,
+    open_pdf,
+    pdf_metadata,
+    render_page,
+)
+
+log = logging.getLogger(__name__)
+
+OcrPageFn = Callable[[object, float, int], tuple[list, str | None]]
+
+
+@dataclass
+class Options:
+    track: TrackMode = TrackMode.AUTO
+    password: str | None = None
+    ocr_dpi: float = 300.0
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    find_tables: bool = True
+    office_timeout: float = 120.0
+    cache_dir: Path | None = None
+    converted: dict[str, Path | Exception] = field(default_factory=dict)  # document_id -> office PDF
+
+
+class PageDetection(BaseModel):
+    page: int
+    track: Track
+    text_chars: int
+    image_coverage: float
+    reason: str
+    invisible_chars: int = 0
+    garbled_ratio: float = 0.0
+
+
+class Detection(BaseModel):
+    """One line of `docproc detect --json`."""
+
+    path: str
+    document_id: str | None = None
+    mime: str | None = None
+    track: Track | None = None
+    pages: list[PageDetection] = []
+    error: str | None = None
+    error_kind: str | None = None
+    seconds: float = 0.0
+
+
+def _office_pdf(ident: Identified, options: Options) -> Path:
+    converted = options.converted.get(ident.document_id)
+    if converted is None:
+        converted = office.convert_many(
+            [(ident.path, ident.document_id, ident.filetype.mime)], options.cache_dir, options.office_timeout
+        )[ident.document_id]
+    if isinstance(converted, Exception):
+        raise converted
+    return converted
+
+
+def _pdf_path(ident: Identified, options: Options) -> Path:
+    return _office_pdf(ident, options) if ident.filetype.kind == Kind.OFFICE else ident.path
+
+
+def prepare_office(paths: list[Path], options: Options) -> None:
+    """Convert every office file among paths in one LibreOffice run (its start-up dominates)."""
+    items = []
+    for path in paths:
+        try:
+            ident = identify(path)
+        except DocumentError:
+            continue
+        if ident.filetype.kind == Kind.OFFICE:
+            items.append((path, ident.document_id, ident.filetype.mime))
+    if items:
+        options.converted.update(office.convert_many(items, options.cache_dir, options.office_timeout))
+
+
+def iter_routes(ident: Identified, options: Options) -> Iterator[tuple[PageRoute, PageDimensions]]:
+    if ident.filetype.kind == Kind.IMAGE:
+        with open_image(ident.path, options.max_pixels) as image:
+            n = frame_count(image)
+            for i, (_frame, dims) in enumerate(image_frames(image, options.max_pixels), start=1):
+                yield image_route(i, n, options.track), dims
+        return
+    doc = open_pdf(_pdf_path(ident, options), options.password)
+    with doc:
+        for page in doc:
+            yield analyse_page(page, options.track).route, _dimensions(page)
+
+
+def detect(path: Path, options: Options | None = None) -> Detection:
+    """Route a document without extracting it."""
+    options = options or Options()
+    start = time.perf_counter()
+    result = Detection(path=str(path))
+    try:
+        ident = identify(path)
+        result.document_id, result.mime = ident.document_id, ident.filetype.mime
+        for number, (route, _dims) in enumerate(iter_routes(ident, options), start=1):
+            result.pages.append(
+                PageDetection(page=number, **route.model_dump(include={"track", "text_chars", "image_coverage", "reason", "invisible_chars", "garbled_ratio"}))
+            )
+        result.track = derive_track([p.track for p in result.pages])
+    except DocumentError as exc:
+        result.error, result.error_kind, result.track = str(exc), exc.kind, None
+    except Exception as exc:  # a parser bug must stay this document's problem
+        result.error, result.error_kind, result.track = f"unexpected failure: {type(exc).__name__}: {exc}", "internal", None
+    result.seconds = round(time.perf_counter() - start, 4)
+    return result
+
+
+def _dimensions(page) -> PageDimensions:
+    return PageDimensions(width=round(page.rect.width, 2), height=round(page.rect.height, 2), rotation=page.rotation)
+
+
+def _ocr_page(page: Page, image, scale: float, ocr: OcrPageFn | None) -> None:
+    """Fill an OCR page through the engine; without one the page says so and stays empty."""
+    if ocr is None:
+        page.error = "OCR needed but no OCR engine was given (pick one with --engine; see `docproc engines`)"
+        return
+    try:
+        page.elements, page.engine = ocr(image, scale, page.page_number)
+    except DocumentError as exc:
+        page.error = str(exc)
+
+
+def extract(path: Path, options: Options | None = None, ocr: OcrPageFn | None = None) -> UnifiedDocument:
+    """The UnifiedDocument of one file. `ocr(image, pixels_per_point, page_number)` handles OCR pages."""
+    options = options or Options()
+    try:
+        ident = identify(path)
+    except DocumentError as exc:
+        return failed_document(path, str(exc))
+    meta = base_metadata(ident)
+    pages: list[Page] = []
+    try:
+        if ident.filetype.kind == Kind.IMAGE:
+            with open_image(ident.path, options.max_pixels) as image:
+                n = frame_count(image)
+                meta = meta.model_copy(update={"page_count": n})
+                for i, (frame, dims) in enumerate(image_frames(image, options.max_pixels), start=1):
+                    start = time.perf_counter()
+                    route = image_route(i, n, options.track)
+                    page = Page(page_number=i, dimensions=dims, track=route.track, route=route)
+                    if route.track == Track.OCR:
+                        _ocr_page(page, frame.convert("RGB"), (dims.dpi or 72) / 72, ocr)
+                    page.seconds = round(time.perf_counter() - start, 4)
+                    pages.append(page)
+        else:
+            pdf_path = _pdf_path(ident, options)
+            if ident.filetype.kind == Kind.OFFICE:
+                meta = meta.model_copy(update={"converted_from": ident.filetype.mime})
+            with open_pdf(pdf_path, options.password) as doc:
+                meta = pdf_metadata(doc, meta)
+                for pdf_page in doc:
+                    start = time.perf_counter()
+                    analysis = analyse_page(pdf_page, options.track)
+                    page = Page(
+                        page_number=pdf_page.number + 1,
+                        dimensions=_dimensions(pdf_page),
+                        track=analysis.route.track,
+                        route=analysis.route,
+                    )
+                    if page.track == Track.DIRECT:
+                        page.elements = direct.extract_page(pdf_page, analysis, options.find_tables)
+                        page.engine = "pymupdf"
+                    else:
+                        image, pixels_per_inch = render_page(pdf_page, options.ocr_dpi, options.max_pixels)
+                        _ocr_page(page, image, pixels_per_inch / 72, ocr)
+                    page.seconds = round(time.perf_counter() - start, 4)
+                    pages.append(page)
+    except DocumentError as exc:
+        return failed_document(path, str(exc), meta)
+    except Exception as exc:
+        return failed_document(path, f"unexpected failure: {type(exc).__name__}: {exc}", meta)
+    mark_page_furniture([p for p in pages if p.track == Track.DIRECT])
+    failed = [p for p in pages if p.error]
+    return UnifiedDocument(
+        document_id=ident.document_id,
+        metadata=meta,
+        pages=pages,
+        processing_track=derive_track([p.track for p in pages]),
+        status=Status.PARTIAL if failed else Status.OK,
+        error=f"{len(failed)} of {len(pages)} pages failed: {failed[0].error}" if failed else None,
+    )
+
+
+def failed_document(path: Path, reason: str, meta=None) -> UnifiedDocument:
+    from docproc_assets.core.document import DocumentMetadata
+    from docproc_assets.core.sniff import sha256_file
+
+    if meta is None:
+        digest = sha256_file(path) if path.is_file() else ""
+        size = path.stat().st_size if path.is_file() else 0
+        meta = DocumentMetadata(filename=path.name, source_path=str(path), mime="unknown", size_bytes=size, sha256=digest)
+    return UnifiedDocument(document_id=meta.sha256, metadata=meta, status=Status.ERROR, error=reason)
+
+
+def extract_with_engine(path: Path, options: Options, engine: str | None) -> UnifiedDocument:
+    """extract() with a registry engine, loaded at the first OCR page and kept for the process."""
+    return extract(path, options, lazy_ocr(engine) if engine else None)
+
+
+def lazy_ocr(engine: str) -> OcrPageFn:
+    def run(image, pixels_per_point: float, page_number: int):
+        from docproc_assets.core.engines.registry import load_engine
+        from docproc_assets.core.ocr import page_ocr
+
+        return page_ocr(load_engine(engine))(image, pixels_per_point, page_number)
+
+    return run

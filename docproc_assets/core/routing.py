@@ -1,0 +1,174 @@
+"""Per-page routing: trust a good text layer, send scans and garbled text to OCR.
+
+Every decision is deterministic and keeps its evidence (PageRoute). The evidence comes from one text
+pass per page, and the same pass feeds direct extraction, so routing a book costs no second extraction.
+Costlier probes (image boxes, invisible-text traces, vector paths) run only on pages where the cheap
+evidence leaves the question open.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pymupdf
+
+from docproc_assets.core.document import PageRoute, Track
+
+# Text flags: no image bytes (decoding them is what makes get_text("dict") slow on scans).
+TEXT_FLAGS = (
+    pymupdf.TEXT_PRESERVE_LIGATURES
+    | pymupdf.TEXT_PRESERVE_WHITESPACE
+    | pymupdf.TEXT_MEDIABOX_CLIP
+    | pymupdf.TEXT_CID_FOR_UNKNOWN_UNICODE
+)
+
+MIN_TEXT_CHARS = 16  # fewer visible characters than this is "no text layer"
+SCAN_COVERAGE = 0.6  # images over this share of the page make it scan-like
+SCAN_TEXT_CHARS = 200  # a scan-like page needs this much visible text to be trusted as digital
+GARBLED_RATIO = 0.15
+UNMAPPED_FONT_SHARE = 0.5
+OUTLINE_PATHS = 40  # curve-bearing paths on a page without text: glyphs drawn as outlines
+IMAGE_ONLY_COVERAGE = 0.10  # below this a text-less page is a picture on a blank page, not a scan
+
+_CID = re.compile(r"\(cid:\d+\)")
+_BAD_CATEGORIES = {"Cc", "Co", "Cn", "Cs"}
+_VISIBLE_CHAR_FLAGS = 16 | 32  # MuPDF's "filled" and "stroked": neither means render mode 3 / clipped
+
+
+class TrackMode(StrEnum):
+    AUTO = "auto"
+    DIRECT = "direct"
+    OCR = "ocr"
+
+
+@dataclass
+class PageAnalysis:
+    """One page's text pass and the route decided from it; direct extraction reuses `text`."""
+
+    route: PageRoute
+    text: dict[str, Any] = field(default_factory=dict)
+    image_boxes: list[tuple[float, float, float, float]] | None = None
+
+
+def garbled_chars(text: str) -> int:
+    """Characters that no reader could use: U+FFFD, (cid:N) escapes, control and private-use code points."""
+    bad = sum(len(m) for m in _CID.findall(text))
+    for ch in _CID.sub("", text):
+        if ch == "\ufffd" or (ch not in "\n\t\r" and unicodedata.category(ch) in _BAD_CATEGORIES):
+            bad += 1
+    return bad
+
+
+def _strip_subset(name: str) -> str:
+    return name.split("+", 1)[1] if len(name) > 7 and name[6] == "+" else name
+
+
+def unmapped_fonts(page: pymupdf.Page) -> set[str]:
+    """Composite (Type0) fonts without a ToUnicode map: their text comes out as glyph ids, not letters."""
+    doc = page.parent
+    names = set()
+    for xref, _ext, ftype, basefont, _name, encoding in page.get_fonts():
+        if ftype == "Type0" and encoding.startswith("Identity") and xref:
+            if doc.xref_get_key(xref, "ToUnicode")[0] == "null":
+                names.add(_strip_subset(basefont))
+    return names
+
+
+def coverage(boxes: list[tuple[float, float, float, float]], rect: pymupdf.Rect, grid: int = 64) -> float:
+    """Share of the page covered by the union of boxes, on a coarse grid (overlaps count once)."""
+    if not boxes or rect.is_empty:
+        return 0.0
+    mask = np.zeros((grid, grid), dtype=bool)
+    sx, sy = grid / rect.width, grid / rect.height
+    for x0, y0, x1, y1 in boxes:
+        c0, c1 = int(max(0.0, (x0 - rect.x0) * sx)), int(min(grid, np.ceil((x1 - rect.x0) * sx)))
+        r0, r1 = int(max(0.0, (y0 - rect.y0) * sy)), int(min(grid, np.ceil((y1 - rect.y0) * sy)))
+        if c1 > c0 and r1 > r0:
+            mask[r0:r1, c0:c1] = True
+    return round(float(mask.mean()), 4)
+
+
+def image_boxes(page: pymupdf.Page) -> list[tuple[float, float, float, float]]:
+    return [tuple(info["bbox"]) for info in page.get_image_info()]
+
+
+def outline_paths(page: pymupdf.Page) -> int:
+    """Paths with curves: a page of text converted to outlines has one per glyph."""
+    return sum(1 for path in page.get_cdrawings() if any(item[0] == "c" for item in path.get("items", ())))
+
+
+def _text_stats(text: dict[str, Any], unmapped: set[str]) -> tuple[int, int, int, int]:
+    visible = invisible = bad = unmapped_chars = 0
+    for block in text.get("blocks", ()):
+        for line in block.get("lines", ()):
+            for span in line["spans"]:
+                s = span["text"]
+                n = len(s) - s.count(" ")
+                if not n:
+                    continue
+                hidden = span.get("alpha", 255) == 0 or not (span.get("char_flags", 16) & _VISIBLE_CHAR_FLAGS)
+                if hidden:
+                    invisible += n
+                    continue
+                visible += n
+                bad += garbled_chars(s)
+                if unmapped and _strip_subset(span["font"]) in unmapped:
+                    unmapped_chars += n
+    return visible, invisible, bad, unmapped_chars
+
+
+def analyse_page(page: pymupdf.Page, mode: TrackMode = TrackMode.AUTO) -> PageAnalysis:
+    """Route one PDF page, keeping the text pass for direct extraction."""
+    text = page.get_text("dict", flags=TEXT_FLAGS)
+    unmapped = unmapped_fonts(page)
+    visible, invisible, bad, unmapped_chars = _text_stats(text, unmapped)
+    rect = page.rect
+    boxes = image_boxes(page) if page.get_images(full=False) or visible < SCAN_TEXT_CHARS else []
+    route = PageRoute(
+        track=Track.DIRECT,
+        reason="",
+        text_chars=visible,
+        invisible_chars=invisible,
+        image_coverage=coverage(boxes, rect),
+        garbled_ratio=round(bad / visible, 4) if visible else 0.0,
+        unmapped_font_chars=unmapped_chars,
+    )
+    route.track, route.reason = _decide(route, page)
+    if mode != TrackMode.AUTO:
+        route.forced = route.track != Track(mode.value)
+        if route.forced:
+            route.reason = f"forced {mode.value} (auto would say: {route.reason})"
+        route.track = Track(mode.value)
+    return PageAnalysis(route=route, text=text, image_boxes=boxes)
+
+
+def _decide(r: PageRoute, page: pymupdf.Page) -> tuple[Track, str]:
+    if r.text_chars >= MIN_TEXT_CHARS:
+        if r.garbled_ratio > GARBLED_RATIO:
+            return Track.OCR, f"garbled text layer: {r.garbled_ratio:.0%} of characters unreadable"
+        if r.unmapped_font_chars > UNMAPPED_FONT_SHARE * r.text_chars:
+            return Track.OCR, f"garbled text layer: {r.unmapped_font_chars} characters in fonts without a Unicode map"
+        if r.image_coverage >= SCAN_COVERAGE and r.text_chars < SCAN_TEXT_CHARS:
+            return Track.OCR, f"scan: images cover {r.image_coverage:.0%}, only {r.text_chars} characters of text"
+        return Track.DIRECT, f"text layer: {r.text_chars} characters"
+    if r.invisible_chars >= MIN_TEXT_CHARS and r.image_coverage >= SCAN_COVERAGE:
+        return Track.OCR, f"scan with an invisible OCR layer ({r.invisible_chars} characters): OCR again"
+    if r.image_coverage >= IMAGE_ONLY_COVERAGE:
+        return Track.OCR, f"no text layer: images cover {r.image_coverage:.0%}"
+    r.vector_paths = outline_paths(page)
+    if r.vector_paths >= OUTLINE_PATHS:
+        return Track.OCR, f"text drawn as vector outlines ({r.vector_paths} curved paths, no text layer)"
+    return Track.DIRECT, f"blank page ({r.text_chars} characters, no images)"
+
+
+def image_route(frame: int, frames: int, mode: TrackMode = TrackMode.AUTO) -> PageRoute:
+    """Image files have no text layer: OCR, unless the user forces direct (which then yields no text)."""
+    reason = f"image file, frame {frame} of {frames}"
+    if mode == TrackMode.DIRECT:
+        return PageRoute(track=Track.DIRECT, reason=f"forced direct ({reason}: no text layer)", forced=True, image_coverage=1.0)
+    return PageRoute(track=Track.OCR, reason=reason, image_coverage=1.0)

@@ -1,0 +1,1 @@
+"""Dagster wiring over the core, one folder per stage of the flow."""
