@@ -20,7 +20,7 @@ from docproc_assets.core.pipeline import Detection, Options, detect, extract_wit
 from docproc_assets.core.routing import TrackMode
 
 app = typer.Typer(help="Dual-track document processing: direct extraction or OCR, page by page.", no_args_is_help=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 SUPPORTED_SUFFIXES = {
     ".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif",

@@ -22,10 +22,11 @@ from docproc_assets.core.document import (
 from docproc_assets.core.layout import reading_order
 from docproc_assets.core.routing import PageAnalysis
 
-_BULLET = re.compile(r"^\s*([•◦▪‣∙●○■□➢►✓–\-*]|\(?\d{1,3}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s+\S")
+_BULLET = re.compile(r"^\s*([•◦▪‣∙·●○■□➢►✓–\-*]|\(?\d{1,3}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s+\S")
 _CAPTION = re.compile(r"^\s*(figure|fig\.|table|chart|exhibit|abbildung|tableau|tabelle)\s*[\dIVX]", re.I)
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _ITALIC_FONT = re.compile(r"italic|oblique", re.I)
+Box = tuple[float, float, float, float]
 MIN_RULING_LINES = 6  # horizontal/vertical strokes before a page is worth find_tables()
 MIN_IMAGE_SIDE = 8.0  # points: smaller images are decoration
 
@@ -70,37 +71,40 @@ def _classify(content: str, style: StyleInfo, n_lines: int, body: float) -> tupl
     return ElementType.TEXT, None
 
 
+def _signature(span: dict[str, Any]) -> tuple[float, bool]:
+    return round(span["size"]), bool(span["flags"] & pymupdf.TEXT_FONT_BOLD) or bool(_BOLD_FONT.search(span["font"]))
+
+
 def _text_blocks(text: dict[str, Any]) -> list[tuple[str, Box, StyleInfo, int]]:
-    """(content, bbox, dominant style, line count) per block; list blocks split at each bullet line."""
+    """(content, bbox, dominant style, line count) per block of like lines.
+
+    MuPDF's blocks can hold a heading and the paragraph under it, or a whole bullet list: a block is
+    split where the size or weight of the lines changes, and before each bullet line.
+    """
     out = []
     for block in text.get("blocks", ()):
         if block.get("type") != 0:
             continue
         groups: list[list[tuple[str, Box, dict]]] = [[]]
         for line in block["lines"]:
-            spans = [s for s in line["spans"] if _visible(s)]
-            content = "".join(s["text"] for s in spans).strip()
-            if not content:
+            spans = [s for s in line["spans"] if _visible(s) and s["text"].strip()]
+            if not spans:
                 continue
-            if groups[-1] and _BULLET.match(content) and _BULLET.match(groups[-1][0][0]):
-                groups.append([])
-            groups[-1].append((content, tuple(line["bbox"]), max(spans, key=lambda s: len(s["text"].strip()))))
-        for lines in groups:
-            if not lines:
-                continue
+            content = "".join(s["text"] for s in line["spans"] if _visible(s)).strip()
+            main = max(spans, key=lambda s: len(s["text"].strip()))
+            if groups[-1]:
+                previous = groups[-1][-1]
+                if _signature(main) != _signature(previous[2]) or (_BULLET.match(content) and _BULLET.match(groups[-1][0][0])):
+                    groups.append([])
+            groups[-1].append((content, tuple(line["bbox"]), main))
+        for lines in filter(None, groups):
             bbox = (
                 min(b[0] for _, b, _ in lines), min(b[1] for _, b, _ in lines),
                 max(b[2] for _, b, _ in lines), max(b[3] for _, b, _ in lines),
             )
-            dominant = Counter()
-            for content, _, span in lines:
-                dominant[id(span)] += len(content)
-            span = next(s for _, _, s in lines if id(s) == dominant.most_common(1)[0][0])
-            out.append(("\n".join(c for c, _, _ in lines), bbox, _style(span), len(lines)))
+            main = max(lines, key=lambda ln: len(ln[0]))[2]
+            out.append(("\n".join(c for c, _, _ in lines), bbox, _style(main), len(lines)))
     return out
-
-
-Box = tuple[float, float, float, float]
 
 
 def has_ruling_lines(page: pymupdf.Page) -> bool:
@@ -124,15 +128,18 @@ def _tables(page: pymupdf.Page) -> list[tuple[Box, list[TableCell], str]]:
     found = []
     for table in page.find_tables().tables:
         rows = table.extract()
-        if len(rows) < 2 or table.col_count < 2:
+        # Ruling lines drawn as separate strokes can make empty sliver columns: drop them.
+        keep = [c for c in range(table.col_count) if any(row[c] for row in rows)]
+        rows = [[row[c] for c in keep] for row in rows]
+        if len(rows) < 2 or len(keep) < 2:
             continue
         cells = []
         for r, row in enumerate(rows):
-            bboxes = table.rows[r].cells if r < len(table.rows) else [None] * len(row)
+            bboxes = table.rows[r].cells if r < len(table.rows) else []
             for c, value in enumerate(row):
                 if value is None:
                     continue
-                cell_box = bboxes[c] if c < len(bboxes) else None
+                cell_box = bboxes[keep[c]] if keep[c] < len(bboxes) else None
                 cells.append(TableCell(row=r, col=c, content=value, bbox=BoundingBox.of(cell_box) if cell_box else None))
         content = "\n".join(" | ".join(" ".join((v or "").split()) for v in row) for row in rows)
         found.append((tuple(table.bbox), cells, content))

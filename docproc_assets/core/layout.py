@@ -18,6 +18,7 @@ Box = tuple[float, float, float, float]
 
 MIN_GUTTER = 6.0  # points
 ROW_ALIGNED = 0.6  # share of boxes on the same rows as the other side: a form, not columns
+ROW_HEIGHT = 24.0  # points: boxes taller than this are paragraphs, which columns hold and forms do not
 MARGIN_ZONE = 0.09  # top and bottom share of the page where running headers and footers live
 
 _PAGE_NUMBER = re.compile(r"^(page\s*)?[-–—(\[]?\s*\d{1,4}\s*[-–—)\]]?(\s*(of|/)\s*\d{1,4})?$", re.I)
@@ -45,11 +46,10 @@ def _gutter(boxes: Sequence[Box], idx: list[int]) -> tuple[float, float] | None:
 
 
 def _rows_aligned(left: list[Box], right: list[Box]) -> bool:
-    if len(left) < 2 or len(right) < 2:
-        return len(left) == len(right) == 1 and abs(left[0][1] - right[0][1]) < 3
+    """Do the two sides sit on shared rows of short boxes, as labels and values of a form do?"""
     small, large = sorted((left, right), key=len)
-    tops = [b[1] for b in large]
-    aligned = sum(1 for b in small if any(abs(b[1] - t) < 3 for t in tops))
+    tops = [b[1] for b in large if b[3] - b[1] <= ROW_HEIGHT]
+    aligned = sum(1 for b in small if b[3] - b[1] <= ROW_HEIGHT and any(abs(b[1] - t) < 3 for t in tops))
     return aligned / len(small) > ROW_ALIGNED
 
 
