@@ -1,0 +1,282 @@
+"""The VLM engines end to end on CPU, on tiny random checkpoints of each family built offline.
+
+The real engine code loads each checkpoint from a directory exactly as it would load downloaded
+weights, preprocesses page images with the family's processor, generates greedily and reports token
+counts and truncation; the pipeline turns that into a UnifiedDocument. The models are untrained, so
+the text is gibberish: these tests check the plumbing, never the words.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from docproc_assets.core import pipeline
+from docproc_assets.core.document import Status, Track
+from docproc_assets.core.engines import registry
+from docproc_assets.core.engines.registry import engine_class, get_config
+from docproc_assets.core.ocr import output_elements, page_ocr
+from docproc_tests import documents
+from docproc_tests.engines.vlm_models import REGISTRY_MODEL, TinyModel, build_all
+
+FAMILIES = list(REGISTRY_MODEL)
+MAX_NEW = 6
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, TinyModel]:
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    return build_all(tmp_path_factory.mktemp("tiny-vlms"))
+
+
+@pytest.fixture(scope="session")
+def engines(tiny_models):
+    """One loaded engine per family (loading is what the registry does once per process)."""
+    made = {}
+    for family, tiny in tiny_models.items():
+        config = get_config(REGISTRY_MODEL[family], model_id=str(tiny.path), max_new_tokens=MAX_NEW, max_batch_size=2)
+        made[family] = engine_class(family)(config)
+    yield made
+    for engine in made.values():
+        engine.close()
+
+
+def _bias(engine, tiny: TinyModel, eos: float) -> None:
+    """Steer the untrained model: no special or blank tokens, EOS forced (eos > 0) or forbidden (eos < 0)."""
+    tokenizer = engine.tokenizer
+    blank = [i for i in range(len(tokenizer)) if not tokenizer.decode([i], skip_special_tokens=True).strip()]
+    bias = {(token,): -100.0 for token in [*tiny.special_ids.values(), *blank] if token != tiny.eos_id}
+    bias[(tiny.eos_id,)] = eos
+    engine.model.generation_config.sequence_bias = bias
+
+
+@pytest.fixture
+def steer(engines, tiny_models):
+    def apply(family: str, eos: float):
+        _bias(engines[family], tiny_models[family], eos)
+        return engines[family]
+
+    yield apply
+    for engine in engines.values():
+        engine.model.generation_config.sequence_bias = None
+
+
+PAGES = [Image.new("RGB", (300, 200), "white"), Image.new("L", (120, 420), 128), Image.new("RGB", (850, 1100), "white")]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_batch_runs_truncated_at_max_new_tokens(family, steer):
+    engine = steer(family, eos=-100.0)
+    outputs = engine.recognize_batch(PAGES)
+    assert len(outputs) == len(PAGES)
+    for out in outputs:
+        assert out.token_count == MAX_NEW
+        assert out.truncated is True
+        assert out.text and out.lines == []
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_forced_eos_is_not_truncated(family, steer):
+    engine = steer(family, eos=100.0)
+    for out in engine.recognize_batch(PAGES[:2]):
+        assert out.token_count == 1  # the EOS itself, generated after the prompt
+        assert out.truncated is False
+        assert out.text == ""
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_unsteered_generation_counts_tokens(family, engines):
+    out = engines[family].recognize(PAGES[0])
+    assert 0 < out.token_count <= MAX_NEW
+    assert not out.truncated or out.token_count == MAX_NEW
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_batches_are_real_and_capped(family, steer, monkeypatch):
+    engine = steer(family, eos=-100.0)
+    sizes, prompt_rows = [], []
+    build = engine.build_inputs
+
+    def spy(images):
+        inputs = build(images)
+        sizes.append(len(images))
+        prompt_rows.append(inputs["input_ids"].shape[0])
+        return inputs
+
+    monkeypatch.setattr(engine, "build_inputs", spy)
+    engine.recognize_batch(PAGES)
+    assert sizes == [2, 1]  # max_batch_size 2: one generate call for two pages, then one
+    assert prompt_rows == [2, 1]
+
+
+def test_loading_picks_attention_and_dtype(engines):
+    assert engines["got_ocr2"].attention == "eager"  # GOT: sdpa and flash raise ValueError
+    assert engines["qwen2_5_vl"].attention == "sdpa"
+    assert engines["internvl"].attention == "sdpa"
+    for engine in engines.values():
+        assert engine.device == "cpu"
+        assert str(engine.model.dtype) == "torch.float32"
+        assert engine.tokenizer.padding_side == "left"
+
+
+def test_flash_attention_falls_back_on_import_error(tiny_models, caplog):
+    config = get_config("qwen2.5-vl-3b", model_id=str(tiny_models["qwen2_5_vl"].path), flash_attention=True, max_new_tokens=2)
+    with caplog.at_level("INFO"):
+        engine = engine_class("qwen2_5_vl")(config)
+    assert engine.attention == "sdpa"
+    assert "attention flash_attention_2 unavailable (ImportError" in caplog.text
+    engine.close()
+
+
+def test_got_bf16_casts_pixels_to_model_dtype(tiny_models):
+    """GOT's processor gives float32 pixels and GOT does not cast them: bf16 works only if the engine does."""
+    config = get_config("got-ocr2", model_id=str(tiny_models["got_ocr2"].path), max_new_tokens=3, options={"dtype": "bfloat16"})
+    engine = engine_class("got_ocr2")(config)
+    assert str(engine.model.dtype) == "torch.bfloat16"
+    out = engine.recognize(PAGES[0])
+    assert 0 < out.token_count <= 3
+    engine.close()
+
+
+def test_got_image_tokens_follow_the_model_config(engines):
+    engine = engines["got_ocr2"]
+    assert engine.num_image_tokens == 16  # 64 px / 4 px patches / 4
+    ids = engine.build_inputs([PAGES[0]])["input_ids"][0].tolist()
+    assert ids.count(engine.processor.image_token_id) == 16
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_output_becomes_elements(family, steer):
+    engine = steer(family, eos=-100.0)
+    out = engine.recognize(PAGES[0])
+    elements = output_elements(out, pixels_per_point=300 / 72, page_number=1)
+    assert elements and all(e.element_id.startswith("p1-e") for e in elements)
+    assert "".join(e.content for e in elements).strip()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_pipeline_image_to_unified_document(family, steer, tmp_path):
+    engine = steer(family, eos=-100.0)
+    path = documents.png(tmp_path / "scan.png")
+    doc = pipeline.extract(path, pipeline.Options(), page_ocr(engine))
+    assert doc.status == Status.OK, doc.error
+    assert doc.processing_track == Track.OCR
+    page = doc.pages[0]
+    assert page.engine == engine.name and page.elements
+
+
+def test_registry_loads_once_for_several_pages(tiny_models, tmp_path, monkeypatch):
+    """A scanned 3-page PDF through extract_with_engine: the model comes from DOCPROC_MODELS_DIR, loaded once."""
+    name = "qwen2.5-vl-3b"
+    hub_id = registry.MODELS[name].model_id
+    models_dir = tmp_path / "models"
+    (models_dir / hub_id).parent.mkdir(parents=True)
+    os.symlink(tiny_models["qwen2_5_vl"].path, models_dir / hub_id)
+    monkeypatch.setenv("DOCPROC_MODELS_DIR", str(models_dir))
+    monkeypatch.setitem(registry.MODELS, name, registry.MODELS[name].with_overrides(max_new_tokens=MAX_NEW))
+    monkeypatch.setattr(registry, "_loaded", OrderedDict())
+    monkeypatch.setattr(registry, "load_counts", {})
+    assert engine_class("qwen2_5_vl").availability(registry.MODELS[name]).available
+
+    pdf = documents.scanned_pdf(tmp_path / "scan.pdf", ["one", "two", "three"], dpi=72)
+    doc = pipeline.extract_with_engine(pdf, pipeline.Options(ocr_dpi=72), name)
+    assert doc.status == Status.OK, doc.error
+    assert [p.track for p in doc.pages] == [Track.OCR] * 3
+    assert all(p.engine == name for p in doc.pages)
+    assert registry.load_counts == {name: 1}
+    registry._loaded.popitem()[1].close()
+
+
+# ---- missing weights: unavailable with a reason, a per-document error in a batch, no crash ----------
+
+
+@pytest.mark.parametrize("name", ["qwen2.5-vl-7b", "got-ocr2", "internvl2.5-8b", "rolmocr"])
+def test_hub_weights_missing_from_cache(name, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("DOCPROC_MODELS_DIR", raising=False)
+    config = get_config(name)
+    availability = engine_class(config.family).availability(config)
+    assert availability.available is False
+    assert availability.reason.startswith("weights not found: hub id ")
+
+
+def _hf_cache_with(cache: Path, repo_id: str, source: Path) -> None:
+    """The Hugging Face cache layout (refs/main -> snapshots/<sha>/files) holding a tiny checkpoint."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    sha = "0" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(sha)
+    snapshot = repo / "snapshots" / sha
+    snapshot.mkdir(parents=True)
+    for file in source.iterdir():
+        os.symlink(file, snapshot / file.name)
+
+
+def test_hub_id_loads_from_the_cache_offline(tiny_models, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("DOCPROC_MODELS_DIR", raising=False)
+    cache = tmp_path / "hub"
+    _hf_cache_with(cache, "stepfun-ai/GOT-OCR-2.0-hf", tiny_models["got_ocr2"].path)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    config = get_config("got-ocr2", max_new_tokens=2, options={"cache_dir": str(cache)})
+    availability = engine_class("got_ocr2").availability(config)
+    assert availability.available, availability.reason
+    assert "in the Hugging Face cache" in availability.reason and availability.device == "cpu"
+    engine = engine_class("got_ocr2")(config)
+    assert 0 < engine.recognize(PAGES[0]).token_count <= 2
+    engine.close()
+
+
+def test_local_directory_missing(tmp_path):
+    config = get_config("internvl2.5-2b", model_id=str(tmp_path / "nowhere"))
+    availability = engine_class("internvl").availability(config)
+    assert not availability.available and availability.reason == f"weights not found: directory {tmp_path / 'nowhere'} does not exist"
+    (tmp_path / "empty").mkdir()
+    config = get_config("internvl2.5-2b", model_id=str(tmp_path / "empty"))
+    assert "has no config.json" in engine_class("internvl").availability(config).reason
+
+
+def test_missing_weights_fail_the_document_not_the_batch(tmp_path, monkeypatch):
+    monkeypatch.setitem(registry.MODELS, "got-ocr2", registry.MODELS["got-ocr2"].with_overrides(model_id=str(tmp_path / "absent")))
+    monkeypatch.setattr(registry, "_loaded", OrderedDict())
+    scan = documents.png(tmp_path / "scan.png")
+    digital = documents.digital_pdf(tmp_path / "digital.pdf")
+    docs = [pipeline.extract_with_engine(p, pipeline.Options(), "got-ocr2") for p in (scan, digital, scan)]
+    assert docs[0].status != Status.OK and "weights not found" in docs[0].pages[0].error
+    assert docs[1].status == Status.OK  # direct pages never need the engine
+    assert docs[2].status == docs[0].status
+
+
+# ---- GPU memory handling inside the engine (no GPU here: out-of-memory is simulated) -------------
+
+
+def test_engine_out_of_memory_halves_the_batch(engines, steer, monkeypatch):
+    import torch
+
+    engine = steer("internvl", eos=-100.0)
+    real_generate = engine.model.generate
+    calls = []
+
+    def generate(**kwargs):
+        rows = kwargs["input_ids"].shape[0]
+        calls.append(rows)
+        if rows > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_generate(**kwargs)
+
+    monkeypatch.setattr(engine.model, "generate", generate)
+    outputs = engine.recognize_batch(PAGES)
+    assert calls == [2, 1, 1, 1]
+    assert [o.token_count for o in outputs] == [MAX_NEW] * 3
