@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -36,6 +37,7 @@ OUTLINE_PATHS = 40  # curve-bearing paths on a page without text: glyphs drawn a
 IMAGE_ONLY_COVERAGE = 0.10  # below this a text-less page is a picture on a blank page, not a scan
 
 _CID = re.compile(r"\(cid:\d+\)")
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BAD_CATEGORIES = {"Cc", "Co", "Cn", "Cs"}
 _VISIBLE_CHAR_FLAGS = 16 | 32  # MuPDF's "filled" and "stroked": neither means render mode 3 / clipped
 
@@ -52,11 +54,14 @@ class PageAnalysis:
 
     route: PageRoute
     text: dict[str, Any] = field(default_factory=dict)
+    body_size: float = 10.0
     image_boxes: list[tuple[float, float, float, float]] | None = None
 
 
 def garbled_chars(text: str) -> int:
     """Characters that no reader could use: U+FFFD, (cid:N) escapes, control and private-use code points."""
+    if text.isascii() and "(cid:" not in text:
+        return len(_ASCII_CONTROL.findall(text))
     bad = sum(len(m) for m in _CID.findall(text))
     for ch in _CID.sub("", text):
         if ch == "\ufffd" or (ch not in "\n\t\r" and unicodedata.category(ch) in _BAD_CATEGORIES):
@@ -102,8 +107,22 @@ def outline_paths(page: pymupdf.Page) -> int:
     return sum(1 for path in page.get_cdrawings() if any(item[0] == "c" for item in path.get("items", ())))
 
 
-def _text_stats(text: dict[str, Any], unmapped: set[str]) -> tuple[int, int, int, int]:
-    visible = invisible = bad = unmapped_chars = 0
+def is_visible(span: dict[str, Any]) -> bool:
+    """False for text drawn in render mode 3 (invisible) or fully transparent."""
+    return span.get("alpha", 255) != 0 and bool(span.get("char_flags", 16) & _VISIBLE_CHAR_FLAGS)
+
+
+@dataclass
+class TextStats:
+    visible: int = 0
+    invisible: int = 0
+    garbled: int = 0
+    unmapped: int = 0
+    body_size: float = 10.0  # the size most visible characters are set in
+
+
+def text_stats(text: dict[str, Any], unmapped: set[str]) -> TextStats:
+    stats, parts, sizes = TextStats(), [], Counter()
     for block in text.get("blocks", ()):
         for line in block.get("lines", ()):
             for span in line["spans"]:
@@ -111,32 +130,33 @@ def _text_stats(text: dict[str, Any], unmapped: set[str]) -> tuple[int, int, int
                 n = len(s) - s.count(" ")
                 if not n:
                     continue
-                hidden = span.get("alpha", 255) == 0 or not (span.get("char_flags", 16) & _VISIBLE_CHAR_FLAGS)
-                if hidden:
-                    invisible += n
+                if not is_visible(span):
+                    stats.invisible += n
                     continue
-                visible += n
-                bad += garbled_chars(s)
+                stats.visible += n
+                parts.append(s)
+                sizes[round(span["size"], 1)] += n
                 if unmapped and _strip_subset(span["font"]) in unmapped:
-                    unmapped_chars += n
-    return visible, invisible, bad, unmapped_chars
+                    stats.unmapped += n
+    stats.garbled = garbled_chars("".join(parts))
+    if sizes:
+        stats.body_size = sizes.most_common(1)[0][0]
+    return stats
 
 
 def analyse_page(page: pymupdf.Page, mode: TrackMode = TrackMode.AUTO) -> PageAnalysis:
     """Route one PDF page, keeping the text pass for direct extraction."""
     text = page.get_text("dict", flags=TEXT_FLAGS)
-    unmapped = unmapped_fonts(page)
-    visible, invisible, bad, unmapped_chars = _text_stats(text, unmapped)
-    rect = page.rect
-    boxes = image_boxes(page) if page.get_images(full=False) or visible < SCAN_TEXT_CHARS else []
+    stats = text_stats(text, unmapped_fonts(page))
+    boxes = image_boxes(page) if page.get_images(full=False) or stats.visible < SCAN_TEXT_CHARS else []
     route = PageRoute(
         track=Track.DIRECT,
         reason="",
-        text_chars=visible,
-        invisible_chars=invisible,
-        image_coverage=coverage(boxes, rect),
-        garbled_ratio=round(bad / visible, 4) if visible else 0.0,
-        unmapped_font_chars=unmapped_chars,
+        text_chars=stats.visible,
+        invisible_chars=stats.invisible,
+        image_coverage=coverage(boxes, page.rect),
+        garbled_ratio=round(stats.garbled / stats.visible, 4) if stats.visible else 0.0,
+        unmapped_font_chars=stats.unmapped,
     )
     route.track, route.reason = _decide(route, page)
     if mode != TrackMode.AUTO:
@@ -144,7 +164,7 @@ def analyse_page(page: pymupdf.Page, mode: TrackMode = TrackMode.AUTO) -> PageAn
         if route.forced:
             route.reason = f"forced {mode.value} (auto would say: {route.reason})"
         route.track = Track(mode.value)
-    return PageAnalysis(route=route, text=text, image_boxes=boxes)
+    return PageAnalysis(route=route, text=text, body_size=stats.body_size, image_boxes=boxes)
 
 
 def _decide(r: PageRoute, page: pymupdf.Page) -> tuple[Track, str]:
