@@ -40,3 +40,11 @@ def test_json_schema_names_the_model():
     schema = json_schema()
     assert schema["title"] == "UnifiedDocument"
     assert {"Page", "DocumentElement", "BoundingBox", "StyleInfo", "PageRoute"} <= set(schema["$defs"])
+
+
+def test_committed_schema_matches_the_model():
+    import json
+    from pathlib import Path
+
+    committed = json.loads((Path(__file__).parents[2] / "docs" / "unified-document.schema.json").read_text())
+    assert committed == json_schema(), "run `docproc schema > docs/unified-document.schema.json`"
