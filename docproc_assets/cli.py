@@ -174,6 +174,117 @@ def version_cmd() -> None:
     print(__version__)
 
 
+# -- Dagster platform: batch runs, results queries, GPU pools (docproc_assets/batch.py, core/store.py) --
+
+
+@app.command("batch")
+def batch_cmd(
+    folder: Annotated[Path, typer.Argument(help="Folder of documents (or one file).")],
+    models: Annotated[str | None, typer.Option("--models", help="Comma-separated OCR models (default: the CPU defaults that can run here).")] = None,
+    db: Annotated[Path | None, typer.Option("--db", help="DuckDB results file (default data/docproc.duckdb).")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Markdown report (default data/reports/comparison.md).")] = None,
+    sample_size: Annotated[int | None, typer.Option("--sample-size", help="Take N documents of the folder (seeded sample).")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Object store and outputs (default data/).")] = None,
+) -> None:
+    """Run the Dagster assets over a folder in this process (the runs show in `make ui` afterwards)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from docproc_assets.batch import run_batch
+    from docproc_assets.core import intake
+    from docproc_assets.core.store import Store
+
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
+    files = intake.list_folder(folder)
+    if not files:
+        raise typer.BadParameter("no documents found", param_hint="FOLDER")
+    total = min(len(files), sample_size) if sample_size else len(files)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
+        task = bar.add_task("documents", total=total)
+        try:
+            result = run_batch(folder, chosen, db, report, data_dir, sample_size, on_chunk=lambda _n, k: bar.advance(task, k))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        bar.update(task, completed=total)
+    store = Store(result.db_path)
+    table = Table(title=f"{len(result.documents)} documents, models: direct, {', '.join(result.models) or '(none)'}")
+    for col in ("model", "documents", "pages", "ok", "errors", "words", "s/page", "pages/min"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    wanted = ["direct", *result.models]
+    rows = store.query(
+        "SELECT model, count(*), sum(pages), count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success), "
+        "sum(token_count), round(sum(seconds) / nullif(sum(pages), 0), 3), round(60 * sum(pages) / nullif(sum(seconds), 0), 1) "
+        "FROM extractions WHERE document_id IN (SELECT unnest(?::VARCHAR[])) AND model IN (SELECT unnest(?::VARCHAR[])) "
+        "GROUP BY model ORDER BY model = 'direct' DESC, model",
+        [result.documents, wanted],
+    )[1]
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+    print(f"DuckDB:  {result.db_path}   (docproc query \"SELECT * FROM model_metrics\" --db {result.db_path})")
+    print(f"report:  {result.report_path}")
+    print(f"outputs: {result.outputs}/<model>/<document_id>.json")
+    print(f"runs:    {len(result.runs)} Dagster runs ({result.failed_runs} failed) in {result.seconds:.1f} s; see them with `make ui`")
+    if result.failed_runs:
+        raise typer.Exit(1)
+
+
+@app.command("query")
+def query_cmd(
+    sql: Annotated[str, typer.Argument(help="SQL over documents, pages, extractions, model_metrics.")],
+    db: Annotated[Path, typer.Option("--db", help="DuckDB results file.")] = Path("data/docproc.duckdb"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per row.")] = False,
+) -> None:
+    """Query the results with a read-only connection (it never blocks the pipeline's writers for long)."""
+    import duckdb
+    from rich.table import Table
+
+    from docproc_assets.core.store import Store, StoreBusy
+
+    if not db.exists():
+        raise typer.BadParameter(f"no results database at {db} (run `docproc batch` first)", param_hint="--db")
+    try:
+        cols, rows = Store(db).query(sql)
+    except (duckdb.Error, StoreBusy) as exc:
+        err.print(f"[red]error[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        for row in rows:
+            print(json.dumps(dict(zip(cols, row, strict=True)), default=str), flush=True)
+        return
+    table = Table(*cols)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+
+
+@app.command("pools")
+def pools_cmd(
+    gpu_budget_gib: Annotated[float | None, typer.Option("--gpu-budget-gib", help="GPU memory for all GPU steps (default DOCPROC_GPU_BUDGET_GIB).")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Set the pool limits on the Dagster instance (DAGSTER_HOME).")] = False,
+) -> None:
+    """Slots of the `gpu` pool from a GPU memory budget: floor(budget / largest GPU model that fits)."""
+    import os
+
+    from docproc_assets.core.engines.registry import MODELS
+    from docproc_assets.core.pools import GPU_POOL, gpu_slots, needs_gpu, over_budget
+
+    budget = gpu_budget_gib if gpu_budget_gib is not None else float(os.environ.get("DOCPROC_GPU_BUDGET_GIB", "0"))
+    slots = gpu_slots(budget, MODELS.values())
+    for config in MODELS.values():
+        if needs_gpu(config):
+            print(f"{config.name:18} {config.resources.min_gpu_memory_gib:6g} GiB  {over_budget(config, budget) and 'over budget: error rows' or 'gpu pool'}")
+    print(f"pool {GPU_POOL}: {slots} slot(s) for a budget of {budget:g} GiB")
+    if apply:
+        from docproc_assets.batch import dagster_home
+
+        dagster_home()
+        import dagster as dg
+
+        dg.DagsterInstance.get().event_log_storage.set_concurrency_slots(GPU_POOL, slots)
+        print(f"set on the instance at {os.environ['DAGSTER_HOME']}")
+
+
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

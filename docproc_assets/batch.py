@@ -1,0 +1,131 @@
+"""`docproc batch`: the Dagster assets, run in this process against the project's instance.
+
+The runs land in the same DAGSTER_HOME that `make ui` uses, so they show in the UI afterwards. A
+folder is registered like the inbox (content hashes, object store, dynamic partitions), then run in
+chunks of MAX_PARTITIONS_PER_RUN documents: one run per chunk, one worker and one loaded model per
+step, as a backfill with the same policy would.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def dagster_home() -> Path:
+    """DAGSTER_HOME, else the project's `.dagster_home` (with the project's dagster.yaml)."""
+    home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster_home").absolute()
+    home.mkdir(parents=True, exist_ok=True)
+    config = PROJECT_ROOT / "dagster.yaml"
+    if not (home / "dagster.yaml").exists() and config.exists():
+        shutil.copyfile(config, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def contiguous_chunks(batch: list[str], ordered: list[str], size: int) -> list[list[str]]:
+    """Split the batch's partition keys into runs of at most `size` that are contiguous in the
+    instance's partition order (a run covers a key range)."""
+    index = {k: i for i, k in enumerate(ordered)}
+    keys = sorted(set(batch), key=index.__getitem__)
+    chunks: list[list[str]] = []
+    for key in keys:
+        if chunks and len(chunks[-1]) < size and index[chunks[-1][-1]] + 1 == index[key]:
+            chunks[-1].append(key)
+        else:
+            chunks.append([key])
+    return chunks
+
+
+@dataclass
+class BatchResult:
+    documents: list[str]
+    models: list[str]
+    runs: list[str] = field(default_factory=list)
+    failed_runs: int = 0
+    seconds: float = 0.0
+    db_path: Path | None = None
+    report_path: Path | None = None
+    outputs: Path | None = None
+
+
+def run_batch(
+    folder: Path,
+    models: list[str] | None = None,
+    db_path: Path | None = None,
+    report_path: Path | None = None,
+    data_dir: Path | None = None,
+    sample_size: int | None = None,
+    chunk_size: int | None = None,
+    on_chunk: Callable[[int, int], None] | None = None,
+    quiet: bool = True,
+) -> BatchResult:
+    """Register the documents of `folder` and materialize every asset over them with `models`."""
+    dagster_home()
+    import dagster as dg
+
+    from docproc_assets.core import intake, stages
+    from docproc_assets.core.engines.registry import MODELS
+    from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS
+    from docproc_assets.defs.intake.partitions import MAX_PARTITIONS_PER_RUN, documents
+    from docproc_assets.defs.intake.sensors import PARTITIONED, TAIL
+    from docproc_assets.defs.resources import from_env
+    from docproc_assets.definitions import defs
+
+    start = time.perf_counter()
+    base = from_env()
+    data = Path(data_dir or base.data_dir).absolute()
+    resource = type(base)(**{
+        **base.model_dump(),
+        "data_dir": str(data),
+        "db_path": str(Path(db_path).absolute() if db_path else data / "docproc.duckdb"),
+        "report_path": str(Path(report_path).absolute() if report_path else data / "reports" / "comparison.md"),
+    })  # a new resource: Dagster rebuilds resources from their config, which model_copy does not change
+    models = list(models) if models is not None else stages.default_models(resource.gpu_budget_gib)
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown models {unknown} (known: {', '.join(MODELS)})")
+
+    files = intake.list_folder(Path(folder))
+    if sample_size and sample_size < len(files):
+        files = sorted(random.Random(0).sample(files, sample_size))
+    registered = resource.objects().put_files(files)
+    keys = list(dict.fromkeys(r.document_id for r in registered))
+
+    instance = dg.DagsterInstance.get()
+    known = set(instance.get_dynamic_partitions(documents.name))
+    if new := [k for k in keys if k not in known]:
+        instance.add_dynamic_partitions(documents.name, new)
+    ordered = instance.get_dynamic_partitions(documents.name)
+
+    definitions = defs()
+    everything = [*definitions.assets, *(definitions.asset_checks or [])]
+    selection = PARTITIONED + [OCR_ASSET_KEYS[m] for m in models]
+    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING" if quiet else "INFO"}}}}
+    result = BatchResult(keys, models, db_path=Path(resource.db_path), report_path=Path(resource.report_path),
+                         outputs=resource.outputs())
+    chunks = contiguous_chunks(keys, ordered, chunk_size or MAX_PARTITIONS_PER_RUN)
+    for n, chunk in enumerate(chunks, start=1):
+        run = dg.materialize(
+            everything, selection=selection, instance=instance, resources={"docproc": resource}, run_config=run_config,
+            tags={RANGE_START: chunk[0], RANGE_END: chunk[-1], "docproc/source": "batch", "docproc/documents": str(len(chunk))},
+            raise_on_error=False,
+        )
+        result.runs.append(run.run_id)
+        result.failed_runs += not run.success
+        if on_chunk:
+            on_chunk(n, len(chunk))
+    run = dg.materialize(everything, selection=TAIL, instance=instance, resources={"docproc": resource},
+                         run_config=run_config, tags={"docproc/source": "batch"}, raise_on_error=False)
+    result.runs.append(run.run_id)
+    result.failed_runs += not run.success
+    result.seconds = round(time.perf_counter() - start, 3)
+    return result

@@ -1,0 +1,254 @@
+"""The flow over a chunk of documents: register, route, extract with one model; rows out.
+
+Each function takes document ids (content hashes) from the object store and returns table rows for
+`store.Store`; a failing document becomes an error row, never an exception. Parsing runs inside one
+`IsolatedWorker` per chunk, so one loaded model serves every document of the chunk and a crashing
+file costs only its own row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from docproc_assets import __version__
+from docproc_assets.core.document import Status, Track, UnifiedDocument
+from docproc_assets.core.errors import DocumentError
+from docproc_assets.core.intake import ObjectStore
+from docproc_assets.core.isolation import IsolatedWorker
+from docproc_assets.core.pipeline import Detection, Options, detect, extract, extract_with_engine
+
+log = logging.getLogger(__name__)
+
+DIRECT = "direct"
+ROUTES_VERSION = f"routes@{__version__}"
+DIRECT_VERSION = f"direct@{__version__}"
+Log = Callable[[str], None]
+
+
+def register(objects: ObjectStore, ids: Sequence[str]) -> list[dict]:
+    """`documents` rows for registered documents (what the object store knows; type comes with routing)."""
+    rows = []
+    for doc_id in ids:
+        info = objects.info(doc_id)
+        rows.append({
+            "document_id": doc_id, "source_path": info.source_path, "filename": info.filename,
+            "size_bytes": info.size_bytes, "registered_at": datetime.fromisoformat(info.registered_at),
+        })
+    return rows
+
+
+def routes_path(objects: ObjectStore, doc_id: str) -> Path:
+    return objects.sidecar(doc_id).with_suffix(".routes.json")
+
+
+def load_routes(objects: ObjectStore, doc_id: str) -> Detection | None:
+    path = routes_path(objects, doc_id)
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    return Detection.model_validate(data["detection"]) if data.get("version") == ROUTES_VERSION else None
+
+
+@dataclass
+class RouteResult:
+    documents: list[dict]
+    pages: list[dict]
+    routed: int = 0
+    cached: int = 0
+    failed: int = 0
+
+
+def route(objects: ObjectStore, ids: Sequence[str], options: Options | None = None, timeout: float = 120.0,
+          memory_mb: int = 0, on_document: Log | None = None) -> RouteResult:
+    """Track and evidence per page; kept beside the object (`<id>.routes.json`) and as rows."""
+    options = options or Options()
+    result = RouteResult([], [])
+    worker: IsolatedWorker | None = None
+    try:
+        for doc_id in ids:
+            det = load_routes(objects, doc_id)
+            if det is None:
+                path = objects.path(doc_id)
+                worker = worker or IsolatedWorker(timeout=timeout, memory_mb=memory_mb)
+                try:
+                    det = worker.run(detect, path, options)
+                except DocumentError as exc:
+                    det = Detection(path=str(path), document_id=doc_id, error=str(exc), error_kind=exc.kind)
+                target = routes_path(objects, doc_id)
+                target.write_text(json.dumps({"version": ROUTES_VERSION, "detection": det.model_dump(mode="json")}))
+                result.routed += 1
+            else:
+                result.cached += 1
+            result.failed += bool(det.error)
+            result.documents.append({
+                "document_id": doc_id, "mime": det.mime, "page_count": len(det.pages),
+                "track": det.track.value if det.track else None, "status": "error" if det.error else "routed",
+                "error": det.error, "routed_at": datetime.now(),
+            })
+            result.pages += [{
+                "document_id": doc_id, "page_number": p.page, "track": p.track.value, "text_chars": p.text_chars,
+                "image_coverage": p.image_coverage, "route_reason": p.reason, "invisible_chars": p.invisible_chars,
+                "garbled_ratio": p.garbled_ratio,
+            } for p in det.pages]
+            if on_document:
+                on_document(f"routed {doc_id[:12]} ({objects.info(doc_id).filename}): {det.track or det.error}")
+    finally:
+        if worker:
+            worker.close()
+    return result
+
+
+def defer_ocr(image, pixels_per_point: float, page_number: int):
+    """The OCR hook of the direct pass: OCR pages are left to the OCR models."""
+    return [], None
+
+
+def extract_direct(path: Path, options: Options) -> UnifiedDocument:
+    return extract(path, dataclasses.replace(options, ocr_dpi=36.0), defer_ocr)
+
+
+@dataclass
+class ExtractResult:
+    rows: list[dict]
+    computed: int = 0
+    cached: int = 0
+    failed: int = 0
+    skipped: int = 0  # no pages of this track
+    seconds: float = 0.0
+
+
+def extract_chunk(
+    objects: ObjectStore,
+    ids: Sequence[str],
+    model: str,
+    version: str,
+    cached: set[str],
+    outputs: Path | None = None,
+    unavailable: str | Callable[[], str | None] | None = None,
+    options: Options | None = None,
+    timeout: float = 600.0,
+    memory_mb: int = 0,
+    run_id: str | None = None,
+    on_document: Log | None = None,
+) -> ExtractResult:
+    """One row per document for one model (`direct` or a registry OCR model).
+
+    The model reads only the pages routed to its track; a document with none gets a row with
+    pages = 0. `cached` documents are skipped (their row stays); `unavailable` turns every document
+    with pages to read into an error row without starting anything.
+    """
+    options = options or Options()
+    track = Track.DIRECT if model == DIRECT else Track.OCR
+    result = ExtractResult([])
+    worker: IsolatedWorker | None = None
+    start_all = time.perf_counter()
+    try:
+        for doc_id in ids:
+            if doc_id in cached:
+                result.cached += 1
+                continue
+            det = load_routes(objects, doc_id)
+            row = {"document_id": doc_id, "model": model, "model_version": version, "track": track.value,
+                   "extracted_text": "", "success": False, "error": None, "token_count": 0, "pages": 0,
+                   "seconds": 0.0, "created_at": datetime.now(), "run_id": run_id}
+            if det is None or det.error:
+                row["error"] = f"document failed before extraction: {det.error if det else 'not routed'}"
+            else:
+                todo = [p.page for p in det.pages if p.track == track]
+                row["pages"] = len(todo)
+                if not todo:
+                    row["success"] = True
+                    result.skipped += 1
+                else:
+                    if callable(unavailable):
+                        unavailable = unavailable()  # asked once, and only when there is work
+                    if unavailable:
+                        row["error"] = unavailable
+                    else:
+                        worker = worker or IsolatedWorker(timeout=timeout, memory_mb=memory_mb)
+                        row.update(_extract_one(objects, doc_id, model, track, todo, options, outputs, worker))
+                        result.computed += 1
+            result.failed += not row["success"]
+            result.rows.append(row)
+            if on_document:
+                state = "ok" if row["success"] else f"error: {row['error']}"
+                on_document(f"{model} {doc_id[:12]}: {row['pages']} {track.value} pages, {row['seconds']:.2f} s, {state}")
+    finally:
+        if worker:
+            worker.close()
+    result.seconds = round(time.perf_counter() - start_all, 3)
+    return result
+
+
+def _extract_one(objects: ObjectStore, doc_id: str, model: str, track: Track, todo: list[int], options: Options,
+                 outputs: Path | None, worker: IsolatedWorker) -> dict:
+    path = objects.path(doc_id)
+    info = objects.info(doc_id)
+    start = time.perf_counter()
+    try:
+        if model == DIRECT:
+            doc: UnifiedDocument = worker.run(extract_direct, path, options)
+        else:
+            doc = worker.run(extract_with_engine, path, options, model)
+    except DocumentError as exc:
+        return {"error": f"{exc.kind}: {exc}", "seconds": round(time.perf_counter() - start, 4)}
+    doc = doc.model_copy(update={"metadata": doc.metadata.model_copy(update={"filename": info.filename, "source_path": info.source_path})})
+    pages = [p for p in doc.pages if p.page_number in set(todo)]
+    errors = [p.error for p in pages if p.error]
+    text = "\f".join(p.text() for p in pages)
+    if outputs is not None:
+        folder = outputs / model
+        folder.mkdir(parents=True, exist_ok=True)
+        part = folder / f".{doc_id}.json.part"
+        part.write_text(doc.to_json())
+        part.replace(folder / f"{doc_id}.json")
+    if doc.status == Status.ERROR:
+        error = doc.error
+    elif errors:
+        error = f"{len(errors)} of {len(pages)} pages failed: {errors[0]}"
+    else:
+        error = None
+    return {
+        "extracted_text": text, "success": error is None, "error": error, "token_count": len(text.split()),
+        "seconds": round(sum(p.seconds or 0.0 for p in pages) if pages else time.perf_counter() - start, 4),
+    }
+
+
+def engine_problem(model: str, gpu_budget_gib: float) -> str | None:
+    """Why a model cannot run here (unknown, package missing, over the GPU budget), checked without loading it."""
+    from docproc_assets.core.engines.registry import engine_class, get_config
+    from docproc_assets.core.pools import over_budget
+
+    try:
+        config = get_config(model)
+        if problem := over_budget(config, gpu_budget_gib):
+            return problem
+        availability = engine_class(config.family).availability(config)
+    except DocumentError as exc:
+        return f"engine unavailable: {exc}"
+    except Exception as exc:  # an engine module that fails to import is that model's problem only
+        return f"engine unavailable: {type(exc).__name__}: {exc}"
+    return None if availability.available else f"engine unavailable: {availability.reason}"
+
+
+DEFAULT_CPU_MODELS = ("rapidocr", "tesseract")
+
+
+def default_models(gpu_budget_gib: float = 0.0) -> list[str]:
+    """The CPU models `make run` and the inbox sensor use: those of DEFAULT_CPU_MODELS that can run here."""
+    return [m for m in DEFAULT_CPU_MODELS if engine_problem(m, gpu_budget_gib) is None]
+
+
+def model_version(model: str) -> str:
+    if model == DIRECT:
+        return DIRECT_VERSION
+    from docproc_assets.core.engines.registry import get_config
+
+    return get_config(model).version

@@ -1,0 +1,266 @@
+"""Results in one DuckDB file: documents, pages, extractions (one row per document and model), model_metrics.
+
+DuckDB lets one process write a file at a time, and a read-only connection in another process blocks
+writers too. So writers never open the database directly: `stage()` writes the rows of one step to a
+Parquet file in a staging folder (never blocked), and `flush()` merges staged files into the database
+under an exclusive file lock, replacing rows by key (rematerializing never duplicates). A flush that
+finds the database busy leaves the files for the next one; the `extractions` asset flushes with a wait.
+Readers (`docproc query`) take a shared lock for the length of one query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+DEFAULT_DB = Path("data/docproc.duckdb")
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: dict[str, str]  # name -> DuckDB type, in table order
+    key: tuple[str, ...]
+    replace_by: tuple[str, ...] = ()  # delete every row matching these columns before inserting (pages)
+
+    def ddl(self) -> str:
+        cols = ", ".join(f"{c} {t}" for c, t in self.columns.items())
+        return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, PRIMARY KEY ({', '.join(self.key)}))"
+
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in [
+        Table("documents", {
+            "document_id": "VARCHAR", "source_path": "VARCHAR", "filename": "VARCHAR", "mime": "VARCHAR",
+            "size_bytes": "BIGINT", "page_count": "INTEGER", "track": "VARCHAR", "status": "VARCHAR DEFAULT 'registered'",
+            "error": "VARCHAR", "registered_at": "TIMESTAMP", "routed_at": "TIMESTAMP",
+        }, ("document_id",)),
+        Table("pages", {
+            "document_id": "VARCHAR", "page_number": "INTEGER", "track": "VARCHAR", "text_chars": "INTEGER",
+            "image_coverage": "DOUBLE", "route_reason": "VARCHAR", "invisible_chars": "INTEGER",
+            "garbled_ratio": "DOUBLE",
+        }, ("document_id", "page_number"), replace_by=("document_id",)),
+        Table("extractions", {
+            "document_id": "VARCHAR", "model": "VARCHAR", "model_version": "VARCHAR", "track": "VARCHAR",
+            "extracted_text": "VARCHAR", "success": "BOOLEAN", "error": "VARCHAR", "token_count": "INTEGER",
+            "pages": "INTEGER", "seconds": "DOUBLE", "created_at": "TIMESTAMP", "run_id": "VARCHAR",
+        }, ("document_id", "model")),
+        Table("model_metrics", {
+            "model": "VARCHAR", "documents": "INTEGER", "success_rate": "DOUBLE", "avg_token_count": "DOUBLE",
+            "seconds_per_page": "DOUBLE", "pages_per_minute": "DOUBLE", "pages": "BIGINT", "errors": "INTEGER",
+            "total_seconds": "DOUBLE", "updated_at": "TIMESTAMP",
+        }, ("model",)),
+    ]
+}
+
+# A model is judged on the rows where it had pages to read; a document that failed before routing is
+# not a model's failure (those rows have pages = 0), and an OCR model has nothing to do on direct pages.
+METRICS_SQL = """
+SELECT model,
+       count(*)::INTEGER AS documents,
+       round(avg(success::INTEGER), 4) AS success_rate,
+       round(avg(token_count) FILTER (WHERE success), 1) AS avg_token_count,
+       round(sum(seconds) FILTER (WHERE success) / nullif(sum(pages) FILTER (WHERE success), 0), 4) AS seconds_per_page,
+       round(60 * sum(pages) FILTER (WHERE success) / nullif(sum(seconds) FILTER (WHERE success), 0), 1) AS pages_per_minute,
+       sum(pages) AS pages,
+       (count(*) FILTER (WHERE NOT success))::INTEGER AS errors,
+       round(sum(seconds), 3) AS total_seconds,
+       now()::TIMESTAMP AS updated_at
+FROM extractions
+WHERE pages > 0
+GROUP BY model
+ORDER BY model
+"""
+
+
+class StoreBusy(RuntimeError):
+    pass
+
+
+class Store:
+    def __init__(self, db_path: Path | str = DEFAULT_DB, staging_dir: Path | str | None = None):
+        self.db_path = Path(db_path).absolute()
+        self.staging_dir = Path(staging_dir) if staging_dir else self.db_path.with_name(f".{self.db_path.name}.staging")
+        self.lock_path = self.db_path.with_name(f".{self.db_path.name}.lock")
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def stage(self, table: str, rows: Sequence[dict[str, Any]]) -> Path | None:
+        """Write rows (each with the table's key columns and any others) to a staged Parquet file."""
+        if not rows:
+            return None
+        spec = TABLES[table]
+        cols = [c for c in spec.columns if any(c in r for r in rows)]
+        missing = [k for k in spec.key if k not in cols]
+        if missing:
+            raise ValueError(f"{table} rows lack key columns {missing}")
+        deduped = {tuple(r[k] for k in spec.key): r for r in rows}  # the last row for a key wins
+        folder = self.staging_dir / table
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = folder / f".{name}.tmp"
+        con = duckdb.connect()
+        try:
+            con.execute(f"CREATE TABLE s ({', '.join(f'{c} {spec.columns[c]}' for c in cols)})")
+            con.executemany(
+                f"INSERT INTO s VALUES ({', '.join('?' for _ in cols)})",
+                [[r.get(c) for c in cols] for r in deduped.values()],
+            )
+            con.execute(f"COPY s TO '{tmp}' (FORMAT parquet)")
+        finally:
+            con.close()
+        target = folder / name
+        tmp.replace(target)
+        return target
+
+    def write(self, table: str, rows: Sequence[dict[str, Any]], wait: float = 0.0) -> bool:
+        """Stage rows and try to merge them now; False when the database was busy (they stay staged)."""
+        self.stage(table, rows)
+        return self.flush(wait=wait) >= 0
+
+    def staged(self) -> list[Path]:
+        files = [p for t in TABLES for p in (self.staging_dir / t).glob("*.parquet")] if self.staging_dir.exists() else []
+        return sorted(files, key=lambda p: p.name)
+
+    def flush(self, wait: float = 0.0) -> int:
+        """Merge staged files in the order they were written; -1 when the database is busy."""
+        try:
+            with self._locked(fcntl.LOCK_EX, wait):
+                con = self._connect(read_only=False, wait=wait)
+                try:
+                    merged = 0
+                    for path in self.staged():  # listed under the lock: nobody else merges meanwhile
+                        self._merge(con, TABLES[path.parent.name], path)
+                        path.unlink()
+                        merged += 1
+                    return merged
+                finally:
+                    con.close()
+        except StoreBusy:
+            return -1
+
+    def _merge(self, con: duckdb.DuckDBPyConnection, spec: Table, path: Path) -> None:
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
+        src = f"read_parquet('{path}')"
+        con.execute("BEGIN")
+        try:
+            if spec.replace_by:
+                keys = ", ".join(spec.replace_by)
+                con.execute(f"DELETE FROM {spec.name} WHERE ({keys}) IN (SELECT DISTINCT {keys} FROM {src})")
+            updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in spec.key)
+            conflict = f"ON CONFLICT ({', '.join(spec.key)}) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING")
+            con.execute(f"INSERT INTO {spec.name} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM {src} {conflict}")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+    def refresh_metrics(self, wait: float = 60.0) -> list[dict[str, Any]]:
+        """Recompute model_metrics from extractions (after merging what is staged)."""
+        with self._locked(fcntl.LOCK_EX, wait):
+            con = self._connect(read_only=False, wait=wait)
+            try:
+                for path in self.staged():
+                    self._merge(con, TABLES[path.parent.name], path)
+                    path.unlink()
+                con.execute("BEGIN")
+                con.execute("DELETE FROM model_metrics")
+                con.execute(f"INSERT INTO model_metrics {METRICS_SQL}")
+                con.execute("COMMIT")
+                cur = con.execute("SELECT * FROM model_metrics ORDER BY model")
+                names = [d[0] for d in cur.description]
+                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            finally:
+                con.close()
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def reader(self, wait: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection, held only as long as the block; waits out a merge in progress."""
+        if not self.db_path.exists():
+            self.flush(wait=wait)  # creates the schema
+        with self._locked(fcntl.LOCK_SH, wait):
+            con = self._connect(read_only=True, wait=wait)
+            try:
+                yield con
+            finally:
+                con.close()
+
+    def query(self, sql: str, params: Sequence[Any] | None = None, wait: float = 30.0) -> tuple[list[str], list[tuple]]:
+        with self.reader(wait) as con:
+            cur = con.execute(sql, params or [])
+            if cur.description is None:
+                return [], []
+            return [d[0] for d in cur.description], cur.fetchall()
+
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        cols, rows = self.query(sql, params)
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
+    def cached(self, model: str, version: str, document_ids: Sequence[str]) -> set[str]:
+        """Documents whose extraction by this model version already succeeded (or failed for the
+        document's own reasons, which a rerun cannot change)."""
+        if not document_ids:
+            return set()
+        self.flush(wait=30.0)
+        try:
+            _, rows = self.query(
+                "SELECT document_id FROM extractions WHERE model = ? AND model_version = ? AND success "
+                "AND document_id IN (SELECT unnest(?::VARCHAR[]))",
+                [model, version, list(document_ids)],
+            )
+        except StoreBusy:
+            return set()
+        return {r[0] for r in rows}
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self, mode: int, wait: float) -> Iterator[None]:
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreBusy(f"{self.db_path} is busy") from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _connect(self, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+        """Open the database; another process outside our lock (a user's duckdb shell) may hold it."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                if read_only:
+                    return duckdb.connect(str(self.db_path), read_only=True)
+                con = duckdb.connect(str(self.db_path))
+                for spec in TABLES.values():
+                    con.execute(spec.ddl())
+                return con
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                    raise StoreBusy(f"{self.db_path} is locked by another process: {exc}") from exc
+                time.sleep(0.1)
+
+
+def now() -> datetime:
+    return datetime.now()

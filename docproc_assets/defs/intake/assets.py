@@ -1,0 +1,46 @@
+"""Documents in, and the track of every page."""
+
+import dagster as dg
+
+from docproc_assets.core import stages
+from docproc_assets.defs.intake.partitions import documents, per_chunk
+from docproc_assets.defs.resources import DocprocResource
+
+
+@dg.asset(group_name="intake", partitions_def=documents, backfill_policy=per_chunk, kinds={"duckdb"})
+def raw_documents(context: dg.AssetExecutionContext, docproc: DocprocResource) -> dg.MaterializeResult:
+    """Documents registered from the inbox folder (`data/inbox`, sensor `inbox_sensor`), a named folder
+    (`docproc batch FOLDER`) or a dataset source. One partition per document, keyed by the sha256 of
+    its bytes: the same file dropped twice is one document. Writes the `documents` table."""
+    objects = docproc.objects()
+    ids = context.partition_keys
+    known = [i for i in ids if objects.exists(i)]
+    rows = stages.register(objects, known)
+    rows += [{"document_id": i, "status": "error", "error": "not in the object store"} for i in ids if i not in set(known)]
+    store = docproc.store()
+    store.stage("documents", rows)
+    store.flush(wait=5)
+    context.log.info(f"registered {len(known)} documents ({len(ids) - len(known)} missing from {objects.root})")
+    return dg.MaterializeResult(metadata={
+        "documents": len(ids), "missing": len(ids) - len(known), "object_store": dg.MetadataValue.path(str(objects.root)),
+    })
+
+
+@dg.asset(group_name="intake", partitions_def=documents, backfill_policy=per_chunk, deps=[raw_documents], kinds={"pymupdf", "duckdb"})
+def document_routes(context: dg.AssetExecutionContext, docproc: DocprocResource) -> dg.MaterializeResult:
+    """Track (direct | ocr | mixed) and evidence per document and page: visible and invisible characters,
+    image coverage, garbled ratio, and the reason for each page's decision. Writes `pages` and the
+    track, page count and status of `documents`."""
+    result = stages.route(docproc.objects(), context.partition_keys, timeout=docproc.document_timeout_s,
+                          memory_mb=docproc.max_memory_mb, on_document=context.log.info)
+    store = docproc.store()
+    store.stage("documents", result.documents)
+    store.stage("pages", result.pages)
+    store.flush(wait=5)
+    tracks = {}
+    for row in result.documents:
+        tracks[row["track"] or "error"] = tracks.get(row["track"] or "error", 0) + 1
+    return dg.MaterializeResult(metadata={
+        "documents": len(result.documents), "pages": len(result.pages), "routed": result.routed,
+        "cached": result.cached, "failed": result.failed, **{f"track_{k}": v for k, v in sorted(tracks.items())},
+    })

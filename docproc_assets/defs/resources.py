@@ -1,0 +1,58 @@
+"""Where docproc keeps documents and results, and the limits its steps run under."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from docproc_assets.core.intake import ObjectStore
+from docproc_assets.core.store import Store
+
+
+class DocprocResource(dg.ConfigurableResource):
+    """Paths (relative ones are taken from the working directory: the project root under `make ui`)
+    and limits. Defaults come from DOCPROC_* environment variables."""
+
+    data_dir: str = "data"
+    db_path: str = "data/docproc.duckdb"
+    report_path: str = "data/reports/comparison.md"
+    inbox_dir: str = "data/inbox"
+    inbox_max_files: int = 500  # files registered per sensor tick (a tick must finish in 60 s)
+    inbox_settle_seconds: float = 2.0  # a file must be this long unchanged before it is taken
+    sensor_models: str = ""  # comma-separated OCR models the inbox sensor runs; empty: the default CPU models
+    gpu_budget_gib: float = 0.0  # GPU memory steps may use in all; GPU models needing more get error rows
+    document_timeout_s: float = 600.0
+    max_memory_mb: int = 0  # address-space limit of the parsing worker (0: none)
+
+    def store(self) -> Store:
+        return Store(Path(self.db_path))
+
+    def objects(self) -> ObjectStore:
+        return ObjectStore(Path(self.data_dir) / "objects")
+
+    def outputs(self) -> Path:
+        return Path(self.data_dir) / "outputs"
+
+    def models(self) -> list[str]:
+        from docproc_assets.core.stages import default_models
+
+        return [m.strip() for m in self.sensor_models.split(",") if m.strip()] or default_models(self.gpu_budget_gib)
+
+
+def from_env() -> DocprocResource:
+    env = os.environ
+    return DocprocResource(
+        data_dir=env.get("DOCPROC_DATA", "data"),
+        db_path=env.get("DOCPROC_DB", str(Path(env.get("DOCPROC_DATA", "data")) / "docproc.duckdb")),
+        report_path=env.get("DOCPROC_REPORT", str(Path(env.get("DOCPROC_DATA", "data")) / "reports" / "comparison.md")),
+        inbox_dir=env.get("DOCPROC_INBOX", str(Path(env.get("DOCPROC_DATA", "data")) / "inbox")),
+        sensor_models=env.get("DOCPROC_SENSOR_MODELS", ""),
+        gpu_budget_gib=float(env.get("DOCPROC_GPU_BUDGET_GIB", "0")),
+    )
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(resources={"docproc": from_env()})
