@@ -82,6 +82,14 @@ class TableCell(_Model):
     col_span: int = 1
 
 
+class TextLine(_Model):
+    """One recognised line inside an OCR block: what a searchable PDF places word for word."""
+
+    content: str
+    bbox: BoundingBox
+    confidence: float = 1.0
+
+
 class DocumentElement(_Model):
     element_id: str
     type: ElementType
@@ -92,6 +100,7 @@ class DocumentElement(_Model):
     reading_order: int
     level: int | None = None  # heading level, 1 = largest
     cells: list[TableCell] | None = None  # tables only
+    lines: list[TextLine] | None = None  # OCR blocks: the engine's lines with their own boxes
 
 
 class PageRoute(_Model):

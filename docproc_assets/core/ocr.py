@@ -13,7 +13,7 @@ from statistics import fmean
 
 from PIL import Image
 
-from docproc_assets.core.document import BoundingBox, DocumentElement, ElementType, TableCell
+from docproc_assets.core.document import BoundingBox, DocumentElement, ElementType, TableCell, TextLine
 from docproc_assets.core.engines.base import OcrEngine, OcrLine, OcrOutput
 from docproc_assets.core.layout import reading_order
 
@@ -62,6 +62,14 @@ def line_elements(lines: list[OcrLine], pixels_per_point: float, page_number: in
             bbox=BoundingBox.of(boxes[i]),
             confidence=round(fmean(ln.confidence for ln in blocks[i]), 4),
             reading_order=rank,
+            lines=[
+                TextLine(
+                    content=ln.text.strip(),
+                    bbox=BoundingBox.of([v / pixels_per_point for v in ln.bbox]),
+                    confidence=round(ln.confidence, 4),
+                )
+                for ln in blocks[i]
+            ],
         )
         for rank, i in enumerate(order)
     ]
