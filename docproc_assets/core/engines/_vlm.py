@@ -96,7 +96,7 @@ class VlmEngine(OcrEngine):
     def availability(cls, config: ModelConfig) -> Availability:
         missing = _packages_missing()
         if missing:
-            return Availability(False, f"package missing: {', '.join(missing)} (pip install 'docproc[vlm]' or torch/transformers)")
+            return Availability(False, f"package missing: {', '.join(missing)} (pip install torch==2.13.0 transformers==5.23.0)")
         weights, where = resolve_weights(config)
         if weights is None:
             return Availability(False, f"weights not found: {where}")

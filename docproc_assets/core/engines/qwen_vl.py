@@ -21,5 +21,10 @@ class QwenVlEngine(VlmEngine):
 
     def build_inputs(self, images: list[Image.Image]):
         text = self.chat_prompt()
-        pixels = {k: int(self.config.options[k]) for k in ("min_pixels", "max_pixels") if self.config.options.get(k)}
-        return self.processor(text=[text] * len(images), images=images, padding=True, return_tensors="pt", **pixels)
+        kwargs = {}
+        options = self.config.options
+        if options.get("min_pixels") or options.get("max_pixels"):
+            size = dict(self.processor.image_processor.size)  # {"shortest_edge": min pixels, "longest_edge": max pixels}
+            size.update({edge: int(options[key]) for key, edge in (("min_pixels", "shortest_edge"), ("max_pixels", "longest_edge")) if options.get(key)})
+            kwargs["size"] = size
+        return self.processor(text=[text] * len(images), images=images, padding=True, return_tensors="pt", **kwargs)
