@@ -83,8 +83,11 @@ def _gpu(gib: float, hint: str, count: int = 1, ram: float = 16.0) -> Resources:
 MODELS: dict[str, ModelConfig] = {
     m.name: m
     for m in [
-        ModelConfig("rapidocr", "rapidocr", resources=Resources(ram_gib=2.0), max_batch_size=1),
-        ModelConfig("paddleocr", "paddle", resources=Resources(ram_gib=4.0), max_batch_size=1),
+        # rapidocr options measured in engines/rapidocr.py: no line classifier, full-resolution recognition.
+        ModelConfig("rapidocr", "rapidocr", resources=Resources(ram_gib=2.0), max_batch_size=1,
+                    options={"use_cls": False, "max_side_len": 4000, "det_limit_type": "max", "det_limit_side_len": 2000}),
+        ModelConfig("paddleocr", "paddle", resources=Resources(ram_gib=4.0), max_batch_size=1,
+                    options={"use_cls": False, "max_side_len": 4000, "det_limit_type": "max", "det_limit_side_len": 2000, "rec_batch_num": 1}),
         ModelConfig("tesseract", "tesseract", resources=Resources(ram_gib=0.5), options={"languages": "eng"}),
         ModelConfig("easyocr", "easyocr", resources=Resources(ram_gib=5.0, min_gpu_memory_gib=0.0), max_batch_size=4),
         ModelConfig("qwen2.5-vl-3b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-3B-Instruct", _gpu(10, "1x 16 GB (T4 fp16, L4)"), 4, prompt=_OCR_PROMPT),
