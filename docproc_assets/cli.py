@@ -185,6 +185,7 @@ def batch_cmd(
     report: Annotated[Path | None, typer.Option("--report", help="Markdown report (default data/reports/comparison.md).")] = None,
     sample_size: Annotated[int | None, typer.Option("--sample-size", help="Take N documents of the folder (seeded sample).")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Object store and outputs (default data/).")] = None,
+    chunk_size: Annotated[int | None, typer.Option("--chunk-size", help="Documents per run (default 25).")] = None,
 ) -> None:
     """Run the Dagster assets over a folder in this process (the runs show in `make ui` afterwards)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -202,7 +203,7 @@ def batch_cmd(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
         task = bar.add_task("documents", total=total)
         try:
-            result = run_batch(folder, chosen, db, report, data_dir, sample_size, on_chunk=lambda _n, k: bar.advance(task, k))
+            result = run_batch(folder, chosen, db, report, data_dir, sample_size, chunk_size, on_chunk=lambda _n, k: bar.advance(task, k))
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         bar.update(task, completed=total)

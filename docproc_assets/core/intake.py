@@ -109,6 +109,9 @@ def walk(root: Path, skipped: dict[str, int] | None = None) -> Iterator[Candidat
             if entry.is_dir(follow_symlinks=False):
                 stack.append(path)
                 continue
+            if entry.is_symlink() and entry.is_dir():
+                skip("symlinked folder")  # never followed: no loops, no escapes
+                continue
             if is_temporary(entry.name):
                 skip("temporary")
                 continue

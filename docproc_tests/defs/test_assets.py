@@ -1,0 +1,101 @@
+"""The assets materialized over generated documents, on an ephemeral instance and a real DuckDB file."""
+
+import dagster as dg
+import pytest
+
+from docproc_assets.core import stages
+from docproc_assets.definitions import defs
+from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS, asset_name
+from docproc_assets.defs.intake.sensors import PARTITIONED, TAIL
+
+DEFS = defs()
+EVERYTHING = [*DEFS.assets, *(DEFS.asset_checks or [])]
+
+
+def register(instance, resource, folder):
+    keys = list(dict.fromkeys(r.document_id for r in resource.objects().put_files(sorted(folder.iterdir()))))
+    instance.add_dynamic_partitions("documents", keys)
+    return keys
+
+
+def run(instance, resource, keys, models):
+    tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+    chunk = dg.materialize(EVERYTHING, selection=PARTITIONED + [OCR_ASSET_KEYS[m] for m in models], instance=instance,
+                           resources={"docproc": resource}, tags=tags)
+    tail = dg.materialize(EVERYTHING, selection=TAIL, instance=instance, resources={"docproc": resource})
+    assert chunk.success and tail.success
+    return chunk, tail
+
+
+def metadata(result, key):
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)][:1]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+@pytest.mark.slow
+def test_materialize_writes_one_row_per_document_and_model(resource, corpus):
+    instance = dg.DagsterInstance.ephemeral()
+    keys = register(instance, resource, corpus)
+    assert len(keys) == 5  # the copy of memo.pdf is the same document
+    chunk, tail = run(instance, resource, keys, ["qwen2.5-vl-72b"])
+    store = resource.store()
+
+    docs = {r["filename"]: r for r in store.rows("SELECT * FROM documents")}
+    assert set(docs) == {"memo.pdf", "letter.pdf", "scan.pdf", "mixed.pdf", "broken.pdf"}
+    assert (docs["memo.pdf"]["track"], docs["memo.pdf"]["page_count"]) == ("direct", 2)
+    assert (docs["scan.pdf"]["track"], docs["mixed.pdf"]["track"]) == ("ocr", "mixed")
+    assert docs["broken.pdf"]["status"] == "error" and docs["broken.pdf"]["error"]
+    pages = store.query("SELECT track FROM pages WHERE document_id = ? ORDER BY page_number", [docs["mixed.pdf"]["document_id"]])[1]
+    assert pages == [("direct",), ("ocr",)]
+
+    rows = {(r["filename"], r["model"]): r for r in store.rows(
+        "SELECT d.filename, e.* FROM extractions e JOIN documents d USING (document_id)")}
+    assert len(rows) == 10
+    assert "Alpha memo about invoices." in rows["memo.pdf", "direct"]["extracted_text"]
+    assert "Second page" in rows["memo.pdf", "direct"]["extracted_text"]
+    assert rows["memo.pdf", "direct"]["pages"] == 2 and rows["memo.pdf", "direct"]["success"]
+    assert rows["scan.pdf", "direct"]["pages"] == 0
+    assert "Page 1." in rows["mixed.pdf", "direct"]["extracted_text"]
+    assert not rows["broken.pdf", "direct"]["success"]
+    # the 72B model needs more than the (zero) GPU budget: error rows for documents with OCR pages, no failed run
+    big = rows["scan.pdf", "qwen2.5-vl-72b"]
+    assert not big["success"] and "GPU budget" in big["error"] and big["pages"] == 1
+    assert rows["memo.pdf", "qwen2.5-vl-72b"]["success"] and rows["memo.pdf", "qwen2.5-vl-72b"]["pages"] == 0
+
+    assert (resource.outputs() / "direct" / f"{docs['memo.pdf']['document_id']}.json").is_file()
+    assert "memo.pdf" in (resource.data_dir + "/report.md" and open(resource.report_path).read())
+    assert {r[0] for r in store.query("SELECT model FROM model_metrics")[1]} == {"direct", "qwen2.5-vl-72b"}
+    checks = {e.check_name: e.passed for e in tail.get_asset_check_evaluations()}
+    assert checks == {"every_document_routed": True, "no_missing_extraction_rows": True}
+    assert instance.get_materialized_partitions(dg.AssetKey("direct_extractions")) == set(keys)
+
+    # rematerializing replaces rows, computes nothing again
+    again, _ = run(instance, resource, keys, ["qwen2.5-vl-72b"])
+    assert metadata(again, "direct_extractions")["computed"] == 0
+    assert metadata(again, "direct_extractions")["cached"] == 4  # all but the broken document
+    assert metadata(again, "document_routes")["cached"] == 5
+    assert store.query("SELECT count(*), count(DISTINCT (document_id, model)) FROM extractions")[1] == [(10, 10)]
+
+
+@pytest.mark.slow
+def test_available_cpu_engine_reads_scanned_pages(resource, corpus):
+    models = stages.default_models()
+    if not models:
+        pytest.skip("no CPU OCR engine available yet")
+    instance = dg.DagsterInstance.ephemeral()
+    keys = register(instance, resource, corpus)
+    run(instance, resource, keys, models[:1])
+    (text,) = resource.store().query(
+        "SELECT e.extracted_text FROM extractions e JOIN documents d USING (document_id) WHERE d.filename = 'scan.pdf' AND e.model = ?",
+        [models[0]])[1][0:1]
+    assert "Scanned" in text[0]
+
+
+def test_one_asset_per_registry_model_with_its_config_version():
+    from docproc_assets.core.engines.registry import MODELS
+
+    graph = DEFS.resolve_asset_graph()
+    for name, config in MODELS.items():
+        node = graph.get(dg.AssetKey(asset_name(name)))
+        assert node.partitions_def.name == "documents"
+        assert node.code_version == config.version
