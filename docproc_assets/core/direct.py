@@ -19,6 +19,7 @@ from docproc_assets.core.document import (
     StyleInfo,
     TableCell,
 )
+from docproc_assets.core import enable_layout_model
 from docproc_assets.core.layout import reading_order
 from docproc_assets.core.routing import PageAnalysis, is_visible
 
@@ -113,6 +114,8 @@ def has_ruling_lines(page: pymupdf.Page) -> bool:
 def _tables(page: pymupdf.Page, layout_model: bool = False) -> list[tuple[Box, list[TableCell], str]]:
     """Ruled tables. PyMuPDF 2's layout model finds more (unruled grids) but costs ~250 ms a page on
     a CPU against ~10 ms for the line finder, so it is opt-in."""
+    if layout_model:
+        enable_layout_model()
     found = []
     for table in page.find_tables(use_layout=layout_model).tables:
         rows = table.extract()

@@ -54,3 +54,19 @@ def test_form_rows_are_not_split_into_columns():
 def test_many_pages_stream(tmp_path):
     doc = extract(D.digital_pdf(tmp_path / "big.pdf", pages=[f"Page {i} " + D.PARAGRAPH for i in range(60)]))
     assert len(doc.pages) == 60 and doc.pages[59].text().startswith("Page 59")
+
+
+def test_layout_model_is_loaded_only_when_asked(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from docproc_assets.core.pipeline import extract, Options;"
+        "p = Path(sys.argv[1]); extract(p); assert sys.modules.get('pymupdf.layout') is None;"
+        "doc = extract(p, Options(table_model=True)); assert sys.modules.get('pymupdf.layout') is not None;"
+        "print(sum(e.type == 'table' for e in doc.pages[0].elements))"
+    )
+    path = D.structured_pdf(tmp_path / "s.pdf")
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
