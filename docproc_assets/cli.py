@@ -113,6 +113,8 @@ def extract_cmd(
     dual_track: Annotated[bool, typer.Option("--dual-track/--no-dual-track", help="Off: every page goes to OCR.")] = True,
     timeout: Timeout = 600.0,
     max_memory_mb: MemoryMb = 0,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Override the engine's batch size.")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="Override the engine's device: auto, cpu or cuda.")] = None,
 ) -> None:
     """Extract documents into UnifiedDocuments. Exit code 2 when any document failed."""
     files = expand(paths)
@@ -129,7 +131,10 @@ def extract_cmd(
     with IsolatedWorker(timeout=timeout, memory_mb=max_memory_mb) as worker:
         for path in files:
             try:
-                document: UnifiedDocument = worker.run(extract_with_engine, path, options, engine)
+                if engine and (batch_size or device):
+                    document = worker.run(_extract_configured, path, options, engine, {"max_batch_size": batch_size, "device": device})
+                else:
+                    document: UnifiedDocument = worker.run(extract_with_engine, path, options, engine)
             except DocumentError as exc:
                 document = failed_document(path, str(exc))
             if document.status == Status.ERROR:
@@ -284,6 +289,52 @@ def pools_cmd(
 
         dg.DagsterInstance.get().event_log_storage.set_concurrency_slots(GPU_POOL, slots)
         print(f"set on the instance at {os.environ['DAGSTER_HOME']}")
+
+
+def _extract_configured(path: Path, options: Options, engine: str, overrides: dict) -> UnifiedDocument:
+    """extract_with_engine() with run-time overrides of the engine's ModelConfig (batch size, device)."""
+    from docproc_assets.core.engines.registry import get_config, load_engine
+    from docproc_assets.core.ocr import page_ocr
+    from docproc_assets.core.pipeline import extract
+
+    config = get_config(engine, **overrides)
+
+    def run(image, pixels_per_point: float, page_number: int):
+        return page_ocr(load_engine(engine, config))(image, pixels_per_point, page_number)
+
+    return extract(path, options, run)
+
+
+def engine_status(name: str) -> dict:
+    """One registry entry: whether its family can run here (checked without loading), why not, and where."""
+    from docproc_assets.core.engines.registry import engine_class, get_config
+
+    config = get_config(name)
+    row = {"name": name, "family": config.family, "available": False, "reason": None, "device": None}
+    try:
+        availability = engine_class(config.family).availability(config)
+    except DocumentError as exc:  # EngineUnavailable: the family's module does not import
+        row["reason"] = str(exc)
+        return row
+    except Exception as exc:  # a broken install must not hide the other engines
+        row["reason"] = f"availability check failed: {type(exc).__name__}: {exc}"
+        return row
+    row.update(available=availability.available, reason=availability.reason, device=availability.device)
+    return row
+
+
+@app.command("engines")
+def engines_cmd(as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False) -> None:
+    """The OCR engines in the registry: available here or not (and why), and on which device."""
+    from docproc_assets.core.engines.registry import MODELS
+
+    for name in MODELS:
+        row = engine_status(name)
+        if as_json:
+            print(json.dumps(row), flush=True)
+        else:
+            state = "yes" if row["available"] else "no "
+            print(f"{name:18s} {row['family']:11s} {state} {row['device'] or '-':5s} {row['reason'] or ''}", flush=True)
 
 
 @app.callback()
