@@ -97,6 +97,11 @@ def _pdf_path(ident: Identified, options: Options) -> Path:
     return _office_pdf(ident, options) if ident.filetype.kind == Kind.OFFICE else ident.path
 
 
+def page_source(path: Path, options: Options | None = None) -> Path:
+    """The file a document's pages come from: the PDF itself, LibreOffice's PDF of an office file, or the image."""
+    return _pdf_path(identify(path), options or Options())
+
+
 def prepare_office(paths: list[Path], options: Options) -> None:
     """Convert every office file among paths in one LibreOffice run (its start-up dominates)."""
     items = []
