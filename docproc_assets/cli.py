@@ -32,9 +32,10 @@ class OutputFormat(StrEnum):
     JSON = "json"
     TEXT = "text"
     MARKDOWN = "markdown"
+    PDF = "pdf"  # searchable PDF: the input's pages with the OCR text as an invisible layer
 
 
-SUFFIX = {OutputFormat.JSON: ".json", OutputFormat.TEXT: ".txt", OutputFormat.MARKDOWN: ".md"}
+SUFFIX = {OutputFormat.JSON: ".json", OutputFormat.TEXT: ".txt", OutputFormat.MARKDOWN: ".md", OutputFormat.PDF: ".pdf"}
 
 Paths = Annotated[list[Path], typer.Argument(help="Files, or folders to walk for documents.")]
 Track = Annotated[TrackMode, typer.Option("--track", help="auto routes each page; direct or ocr forces one track.")]
@@ -107,7 +108,7 @@ def extract_cmd(
     track: Track = TrackMode.AUTO,
     engine: Annotated[str | None, typer.Option("--engine", help="OCR engine for OCR pages (see `docproc engines`).")] = None,
     password: Password = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="json, text or markdown.")] = OutputFormat.JSON,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="json, text, markdown, or pdf (searchable PDF).")] = OutputFormat.JSON,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file (one input).")] = None,
     output_dir: Annotated[Path | None, typer.Option("--output-dir", help="One output file per input.")] = None,
     dual_track: Annotated[bool, typer.Option("--dual-track/--no-dual-track", help="Off: every page goes to OCR.")] = True,
@@ -122,6 +123,8 @@ def extract_cmd(
         raise typer.BadParameter("no documents found", param_hint="PATHS")
     if len(files) > 1 and output_dir is None:
         raise typer.BadParameter("several inputs need --output-dir", param_hint="--output-dir")
+    if fmt == OutputFormat.PDF and output is None and output_dir is None:
+        raise typer.BadParameter("--format pdf needs -o OUT.pdf or --output-dir", param_hint="--output")
     if output_dir:
         output_dir.mkdir(parents=True, exist_ok=True)
     options = _options(track, password, dual_track)
@@ -144,6 +147,9 @@ def extract_cmd(
             if document.status == Status.PARTIAL:
                 failures += 1
                 err.print(f"[yellow]partial[/yellow] {path}: {document.error}", highlight=False)
+            if fmt == OutputFormat.PDF:
+                failures += not _write_pdf(worker, document, path, output_dir / _output_name(path, fmt, used) if output_dir else output, options)
+                continue
             text = _render(document, fmt)
             if output_dir:
                 name = _output_name(path, fmt, used)
@@ -154,6 +160,20 @@ def extract_cmd(
                 sys.stdout.write(text)
     if failures:
         raise typer.Exit(2)
+
+
+def _write_pdf(worker: IsolatedWorker, document: UnifiedDocument, path: Path, target: Path, options: Options) -> bool:
+    """The searchable PDF of one document, written in the worker; a failure is this document's error."""
+    from docproc_assets.core.searchable import write_for_path
+
+    try:
+        worker.run(write_for_path, document, path, target, options)
+        return True
+    except DocumentError as exc:
+        for leftover in target.parent.glob(f".{target.name}.*.part"):  # a killed worker leaves its temp file
+            leftover.unlink(missing_ok=True)
+        err.print(f"[red]error[/red] {path}: {exc}", highlight=False)
+        return False
 
 
 def _output_name(path: Path, fmt: OutputFormat, used: set[str]) -> str:

@@ -549,6 +549,12 @@ def write_searchable_pdf(
         out.parent.mkdir(parents=True, exist_ok=True)
         doc.save(tmp, garbage=3, deflate=kind == Kind.IMAGE, use_objstms=1)
         os.replace(tmp, out)
+    except DocumentError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except Exception as exc:  # a MuPDF failure on a hostile file stays this document's error
+        tmp.unlink(missing_ok=True)
+        raise CorruptDocument(f"searchable PDF failed: {type(exc).__name__}: {exc}") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
