@@ -464,20 +464,22 @@ def _xmp(document: UnifiedDocument, pages: list[dict], info: dict, approximate: 
         notes.append("Text positions are approximate on pages whose OCR engine gave no boxes (see docproc:Pages).")
     if assumed_dpi:
         notes.append(f"The image had no resolution; {DEFAULT_IMAGE_DPI:g} dpi was assumed for the page size.")
-    return (
-        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-        '<rdf:Description rdf:about="" xmlns:pdf="http://ns.adobe.com/pdf/1.3/" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
-        f'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:docproc="{XMP_NS}">'
-        f"<pdf:Producer>{escape(PRODUCER)}</pdf:Producer><xmp:CreatorTool>{escape(PRODUCER)}</xmp:CreatorTool>"
-        f"<xmp:ModifyDate>{now}</xmp:ModifyDate><xmp:MetadataDate>{now}</xmp:MetadataDate>{title}"
-        f"<docproc:DocumentId>{document.document_id}</docproc:DocumentId>"
-        f"<docproc:PositionsApproximate>{str(approximate).lower()}</docproc:PositionsApproximate>"
-        f"<docproc:AssumedImageDpi>{DEFAULT_IMAGE_DPI:g}</docproc:AssumedImageDpi>" * assumed_dpi
-        + "".join(f"<docproc:Note>{escape(n)}</docproc:Note>" for n in notes)
-        + f"<docproc:Pages><rdf:Seq>{''.join(lis)}</rdf:Seq></docproc:Pages>"
-        "</rdf:Description></rdf:RDF></x:xmpmeta>\n<?xpacket end=\"w\"?>"
-    )
+    parts = [
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n',
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">',
+        '<rdf:Description rdf:about="" xmlns:pdf="http://ns.adobe.com/pdf/1.3/" xmlns:xmp="http://ns.adobe.com/xap/1.0/" ',
+        f'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:docproc="{XMP_NS}">',
+        f"<pdf:Producer>{escape(PRODUCER)}</pdf:Producer><xmp:CreatorTool>{escape(PRODUCER)}</xmp:CreatorTool>",
+        f"<xmp:ModifyDate>{now}</xmp:ModifyDate><xmp:MetadataDate>{now}</xmp:MetadataDate>{title}",
+        f"<docproc:DocumentId>{document.document_id}</docproc:DocumentId>",
+        f"<docproc:PositionsApproximate>{str(approximate).lower()}</docproc:PositionsApproximate>",
+    ]
+    if assumed_dpi:
+        parts.append(f"<docproc:AssumedImageDpi>{DEFAULT_IMAGE_DPI:g}</docproc:AssumedImageDpi>")
+    parts += [f"<docproc:Note>{escape(n)}</docproc:Note>" for n in notes]
+    parts.append(f"<docproc:Pages><rdf:Seq>{''.join(lis)}</rdf:Seq></docproc:Pages>")
+    parts.append('</rdf:Description></rdf:RDF></x:xmpmeta>\n<?xpacket end="w"?>')
+    return "".join(parts)
 
 
 def _set_metadata(doc: pymupdf.Document, document: UnifiedDocument, page_info: list[dict], approximate: bool, assumed_dpi: bool) -> None:
@@ -518,9 +520,9 @@ def write_searchable_pdf(
         doc, assumed_dpi = _image_document(source, document, max_pixels)
     else:
         doc = open_pdf(source, password)
-        if doc.page_count != len(document.pages):
+        if (count := doc.page_count) != len(document.pages):
             doc.close()
-            raise CorruptDocument(f"the source has {doc.page_count} pages but the document has {len(document.pages)}")
+            raise CorruptDocument(f"the source has {count} pages but the document has {len(document.pages)}")
     result = SearchableResult(path=out, pages=len(document.pages), size_bytes=0, seconds=0.0, assumed_dpi=assumed_dpi)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.part")
     try:
