@@ -47,25 +47,43 @@ def _languages(config: ModelConfig) -> list[str]:
     return [lang for lang in str(config.options.get("languages", "en")).replace("+", ",").split(",") if lang]
 
 
-def join_words(words: list[OcrLine]) -> list[OcrLine]:
-    """Word boxes on one text line, in reading order, as one OcrLine each."""
-    lines: list[list[OcrLine]] = []
-    for word in sorted(words, key=lambda w: ((w.bbox[1] + w.bbox[3]) / 2, w.bbox[0])):
-        centre, height = (word.bbox[1] + word.bbox[3]) / 2, word.bbox[3] - word.bbox[1]
-        for line in reversed(lines[-3:]):
-            last = line[-1]
-            last_centre, last_height = (last.bbox[1] + last.bbox[3]) / 2, last.bbox[3] - last.bbox[1]
-            gap = word.bbox[0] - last.bbox[2]
-            if abs(centre - last_centre) <= 0.5 * min(height, last_height) and -0.5 * height <= gap <= 3 * max(height, last_height):
-                line.append(word)
+def _centre(line: OcrLine) -> float:
+    return (line.bbox[1] + line.bbox[3]) / 2
+
+
+def _height(line: OcrLine) -> float:
+    return line.bbox[3] - line.bbox[1]
+
+
+def join_words(words: list[OcrLine], max_gap: float = 2.0) -> list[OcrLine]:
+    """Word groups on one text line, left to right, as one OcrLine each.
+
+    Groups whose vertical centres lie within half a text height are one row; a row is split where the
+    horizontal gap exceeds `max_gap` text heights (columns, table cells).
+    """
+    rows: list[list[OcrLine]] = []
+    for word in sorted(words, key=_centre):
+        for row in reversed(rows[-3:]):
+            row_centre = sum(_centre(w) for w in row) / len(row)
+            if abs(_centre(word) - row_centre) <= 0.5 * min(_height(word), max(_height(w) for w in row)):
+                row.append(word)
                 break
         else:
-            lines.append([word])
+            rows.append([word])
+    segments: list[list[OcrLine]] = []
+    for row in rows:
+        row.sort(key=lambda w: w.bbox[0])
+        segments.append([row[0]])
+        for word in row[1:]:
+            last = segments[-1][-1]
+            if word.bbox[0] - last.bbox[2] > max_gap * max(_height(word), _height(last)):
+                segments.append([word])
+            else:
+                segments[-1].append(word)
     out = []
-    for line in lines:
-        line.sort(key=lambda w: w.bbox[0])
-        box = (min(w.bbox[0] for w in line), min(w.bbox[1] for w in line), max(w.bbox[2] for w in line), max(w.bbox[3] for w in line))
-        out.append(OcrLine(" ".join(w.text for w in line), box, round(sum(w.confidence for w in line) / len(line), 4)))
+    for seg in segments:
+        box = (min(w.bbox[0] for w in seg), min(w.bbox[1] for w in seg), max(w.bbox[2] for w in seg), max(w.bbox[3] for w in seg))
+        out.append(OcrLine(" ".join(w.text for w in seg), box, round(sum(w.confidence for w in seg) / len(seg), 4)))
     return out
 
 

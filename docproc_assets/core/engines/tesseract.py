@@ -87,8 +87,12 @@ class TesseractEngine(OcrEngine):
             self._api.Recognize()
             # The line level: each text line's words, its box and its confidence (Tesseract's
             # mean of the word confidences, 0..100).
-            for item in tesserocr.iterate_level(self._api.GetIterator(), level):
-                text = " ".join((item.GetUTF8Text(level) or "").split())
+            iterator = self._api.GetIterator()
+            for item in tesserocr.iterate_level(iterator, level) if iterator is not None else ():
+                try:
+                    text = " ".join((item.GetUTF8Text(level) or "").split())
+                except RuntimeError:  # "No text returned": an empty page or an empty element
+                    continue
                 box = item.BoundingBox(level)
                 if text and box:
                     lines.append(OcrLine(text, tuple(float(v) for v in box), unit_confidence(item.Confidence(level), 100.0)))
