@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: LibreOffice for office files, libmagic for file types, Tesseract and its languages,
 # qpdf and poppler-utils to check PDFs we write.
 APT_PACKAGES := libreoffice-nogui libmagic1 tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra \
-	qpdf poppler-utils
+	qpdf poppler-utils postgresql
 
 .PHONY: install system run test test-fast ui bench clean
 
@@ -30,9 +30,13 @@ $(STAMP): pyproject.toml
 	@mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 	touch $(STAMP)
 
+# The main job: the Dagster assets over samples/ with the default CPU engines (rapidocr, tesseract where
+# available), in process against DAGSTER_HOME, so the runs show in `make ui` afterwards.
 run: install
-	$(BIN)/docproc extract samples/ --output-dir data/outputs --format json || [ $$? -eq 2 ]
-	@echo "results: $(CURDIR)/data/outputs"
+	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/docproc batch samples/ --db data/docproc.duckdb --report data/reports/comparison.md
+	@echo "results: $(CURDIR)/data/docproc.duckdb (query: $(BIN)/docproc query \"SELECT * FROM model_metrics\")"
+	@echo "report:  $(CURDIR)/data/reports/comparison.md; documents: $(CURDIR)/data/outputs/<model>/<document_id>.json"
 
 test: install
 	$(BIN)/pytest -n 2 --dist loadfile
@@ -40,7 +44,11 @@ test: install
 test-fast: install
 	$(BIN)/pytest -n 2 -m "not slow"
 
+# The UI with the daemon (sensor on, run queue): history in DAGSTER_HOME (.dagster_home); the gpu pool
+# gets its slots from DOCPROC_GPU_BUDGET_GIB first.
 ui: install
+	@mkdir -p data/inbox $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/docproc pools --apply
 	$(BIN)/dagster dev -w workspace.yaml
 
 bench: install

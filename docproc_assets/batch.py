@@ -45,12 +45,34 @@ def contiguous_chunks(batch: list[str], ordered: list[str], size: int) -> list[l
     return chunks
 
 
+def stale_assets(resource, chunk: list[str], models: list[str]) -> list:
+    """The assets a chunk still needs, like "materialize stale": routing when a document has no routes,
+    and each model whose rows for this chunk are missing or from another model version (config)."""
+    import dagster as dg
+
+    from docproc_assets.core import stages
+    from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS
+    from docproc_assets.defs.intake.sensors import PARTITIONED
+
+    objects, store = resource.objects(), resource.store()
+    out = []
+    registered = {r[0] for r in store.query(
+        "SELECT document_id FROM documents WHERE routed_at IS NOT NULL AND document_id IN (SELECT unnest(?::VARCHAR[]))", [chunk])[1]}
+    if registered != set(chunk) or any(stages.load_routes(objects, k) is None for k in chunk):
+        out += PARTITIONED[:2]
+    for model, key in [(stages.DIRECT, PARTITIONED[2]), *((m, OCR_ASSET_KEYS[m]) for m in models)]:
+        if store.cached(model, stages.model_version(model), chunk) != set(chunk):
+            out.append(key)
+    return [k for k in out if isinstance(k, dg.AssetKey)]
+
+
 @dataclass
 class BatchResult:
     documents: list[str]
     models: list[str]
     runs: list[str] = field(default_factory=list)
     failed_runs: int = 0
+    cached_chunks: int = 0  # chunks with nothing to compute: no run launched
     seconds: float = 0.0
     db_path: Path | None = None
     report_path: Path | None = None
@@ -67,6 +89,7 @@ def run_batch(
     chunk_size: int | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
     quiet: bool = True,
+    force: bool = False,
 ) -> BatchResult:
     """Register the documents of `folder` and materialize every asset over them with `models`."""
     dagster_home()
@@ -114,8 +137,14 @@ def run_batch(
                          outputs=resource.outputs())
     chunks = contiguous_chunks(keys, ordered, chunk_size or MAX_PARTITIONS_PER_RUN)
     for n, chunk in enumerate(chunks, start=1):
+        stale = selection if force else stale_assets(resource, chunk, models)
+        if not stale:  # every document of the chunk is routed and extracted by these model versions
+            result.cached_chunks += 1
+            if on_chunk:
+                on_chunk(n, len(chunk))
+            continue
         run = dg.materialize(
-            everything, selection=selection, instance=instance, resources={"docproc": resource}, run_config=run_config,
+            everything, selection=stale, instance=instance, resources={"docproc": resource}, run_config=run_config,
             tags={RANGE_START: chunk[0], RANGE_END: chunk[-1], "docproc/source": "batch", "docproc/documents": str(len(chunk))},
             raise_on_error=False,
         )

@@ -211,6 +211,7 @@ def batch_cmd(
     sample_size: Annotated[int | None, typer.Option("--sample-size", help="Take N documents of the folder (seeded sample).")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Object store and outputs (default data/).")] = None,
     chunk_size: Annotated[int | None, typer.Option("--chunk-size", help="Documents per run (default 25).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rematerialize chunks that are up to date (their cached rows are still reused).")] = False,
 ) -> None:
     """Run the Dagster assets over a folder in this process (the runs show in `make ui` afterwards)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -228,7 +229,8 @@ def batch_cmd(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
         task = bar.add_task("documents", total=total)
         try:
-            result = run_batch(folder, chosen, db, report, data_dir, sample_size, chunk_size, on_chunk=lambda _n, k: bar.advance(task, k))
+            result = run_batch(folder, chosen, db, report, data_dir, sample_size, chunk_size,
+                               on_chunk=lambda _n, k: bar.advance(task, k), force=force)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         bar.update(task, completed=total)
@@ -250,7 +252,8 @@ def batch_cmd(
     print(f"DuckDB:  {result.db_path}   (docproc query \"SELECT * FROM model_metrics\" --db {result.db_path})")
     print(f"report:  {result.report_path}")
     print(f"outputs: {result.outputs}/<model>/<document_id>.json")
-    print(f"runs:    {len(result.runs)} Dagster runs ({result.failed_runs} failed) in {result.seconds:.1f} s; see them with `make ui`")
+    print(f"runs:    {len(result.runs)} Dagster runs ({result.failed_runs} failed, {result.cached_chunks} chunks already up to date) "
+          f"in {result.seconds:.1f} s; see them with `make ui`")
     if result.failed_runs:
         raise typer.Exit(1)
 

@@ -23,6 +23,7 @@ from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.intake import ObjectStore
 from docproc_assets.core.isolation import IsolatedWorker
 from docproc_assets.core.pipeline import Detection, Options, detect, extract, extract_with_engine
+from docproc_assets.core.store import DOCUMENT_FAILED
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ def route(objects: ObjectStore, ids: Sequence[str], options: Options | None = No
                 target = routes_path(objects, doc_id)
                 target.write_text(json.dumps({"version": ROUTES_VERSION, "detection": det.model_dump(mode="json")}))
                 result.routed += 1
+                if on_document:
+                    on_document(f"routed {doc_id[:12]} ({objects.info(doc_id).filename}): {det.track or det.error}")
             else:
                 result.cached += 1
             result.failed += bool(det.error)
@@ -97,8 +100,6 @@ def route(objects: ObjectStore, ids: Sequence[str], options: Options | None = No
                 "image_coverage": p.image_coverage, "route_reason": p.reason, "invisible_chars": p.invisible_chars,
                 "garbled_ratio": p.garbled_ratio,
             } for p in det.pages]
-            if on_document:
-                on_document(f"routed {doc_id[:12]} ({objects.info(doc_id).filename}): {det.track or det.error}")
     finally:
         if worker:
             worker.close()
@@ -159,7 +160,7 @@ def extract_chunk(
                    "extracted_text": "", "success": False, "error": None, "token_count": 0, "pages": 0,
                    "seconds": 0.0, "created_at": datetime.now(), "run_id": run_id}
             if det is None or det.error:
-                row["error"] = f"document failed before extraction: {det.error if det else 'not routed'}"
+                row["error"] = f"{DOCUMENT_FAILED}: {det.error if det else 'not routed'}"
             else:
                 todo = [p.page for p in det.pages if p.track == track]
                 row["pages"] = len(todo)

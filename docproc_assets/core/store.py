@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 
 DEFAULT_DB = Path("data/docproc.duckdb")
+DOCUMENT_FAILED = "document failed before extraction"  # rows a rerun of the model cannot change
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,8 @@ class Store:
         self.flush(wait=30.0)
         try:
             _, rows = self.query(
-                "SELECT document_id FROM extractions WHERE model = ? AND model_version = ? AND success "
+                "SELECT document_id FROM extractions WHERE model = ? AND model_version = ? "
+                f"AND (success OR starts_with(error, '{DOCUMENT_FAILED}')) "
                 "AND document_id IN (SELECT unnest(?::VARCHAR[]))",
                 [model, version, list(document_ids)],
             )
