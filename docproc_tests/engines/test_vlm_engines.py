@@ -261,3 +261,71 @@ def test_engine_out_of_memory_halves_the_batch(engines, steer, monkeypatch):
     outputs = engine.recognize_batch(PAGES)
     assert calls == [2, 1, 1, 1]
     assert [o.token_count for o in outputs] == [MAX_NEW] * 3
+
+
+def test_engine_moves_to_cpu_after_oom_at_batch_one(engines, steer, monkeypatch, caplog):
+    """Pretend the model sits on a GPU that runs out of memory even for one page: it ends on the CPU."""
+    import torch
+
+    from docproc_tests.engines.fake_gpu import FakeCuda
+
+    FakeCuda(monkeypatch, free_gib=1.0)
+    engine = steer("got_ocr2", eos=-100.0)
+    real_generate, real_to_cpu = engine.model.generate, engine.to_cpu
+    monkeypatch.setattr(engine, "device", "cuda")
+    moved = []
+
+    def generate(**kwargs):
+        if engine.device == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real_generate(**kwargs)
+
+    def to_cpu():
+        moved.append(True)
+        real_to_cpu()
+
+    monkeypatch.setattr(engine.model, "generate", generate)
+    monkeypatch.setattr(engine, "to_cpu", to_cpu)
+    with caplog.at_level("WARNING", logger="docproc_assets.core.gpu"):
+        outputs = engine.recognize_batch(PAGES[:2])
+    assert moved == [True] and engine.device == "cpu"
+    assert [o.token_count for o in outputs] == [MAX_NEW, MAX_NEW]
+    assert "moving the model to the CPU" in caplog.text
+
+
+def test_oom_while_loading_on_gpu_loads_on_cpu(tiny_models, monkeypatch, caplog):
+    import torch
+
+    from docproc_tests.engines.fake_gpu import FakeCuda
+
+    FakeCuda(monkeypatch, free_gib=40.0)  # room enough: the engine picks cuda, bf16
+    real_to = torch.nn.Module.to
+
+    def to(module, *args, **kwargs):
+        if "cuda" in (str(a) for a in (*args, *kwargs.values())):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB")
+        return real_to(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "to", to)
+    config = get_config("internvl2.5-2b", model_id=str(tiny_models["internvl"].path), max_new_tokens=2)
+    with caplog.at_level("WARNING"):
+        engine = engine_class("internvl")(config)
+    assert engine.device == "cpu" and str(engine.model.dtype) == "torch.float32"
+    assert "out of memory loading on cuda" in caplog.text
+    monkeypatch.undo()
+    assert 0 < engine.recognize(PAGES[0]).token_count <= 2
+    engine.close()
+
+
+def test_unloadable_weights_are_a_document_error(tiny_models, tmp_path, monkeypatch):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for file in tiny_models["qwen2_5_vl"].path.iterdir():
+        if file.name != "model.safetensors":
+            (broken / file.name).write_bytes(file.read_bytes())
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    monkeypatch.setitem(registry.MODELS, "rolmocr", registry.MODELS["rolmocr"].with_overrides(model_id=str(broken), max_new_tokens=2))
+    monkeypatch.setattr(registry, "_loaded", OrderedDict())
+    doc = pipeline.extract_with_engine(documents.png(tmp_path / "scan.png"), pipeline.Options(), "rolmocr")
+    assert doc.status != Status.OK
+    assert "rolmocr: cannot load the model from" in (doc.pages[0].error if doc.pages else doc.error)

@@ -130,12 +130,15 @@ class VlmEngine(OcrEngine):
         for key in ("revision", "cache_dir"):
             if config.options.get(key):
                 load_kwargs[key] = config.options[key]
-        self.processor = self.load_processor(weights, **load_kwargs)
+        try:
+            self.processor = self.load_processor(weights, **load_kwargs)
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # missing/corrupt files, unknown processor
+            raise EngineUnavailable(f"{config.name}: cannot load the processor from {weights}: {type(exc).__name__}: {exc}") from exc
         self.tokenizer = getattr(self.processor, "tokenizer", None)
         if self.tokenizer is None:
             raise EngineUnavailable(f"{config.name}: {weights} has no processor config (got {type(self.processor).__name__})")
         self.tokenizer.padding_side = "left"  # decoder-only batched generation pads on the left
-        self.model = self.load_model(weights, **load_kwargs)
+        self.model = self._load_model_or_fall_back(weights, load_kwargs)
         self.eos_ids = self._eos_ids()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
         self.load_seconds = round(time.perf_counter() - start, 3)
@@ -164,6 +167,23 @@ class VlmEngine(OcrEngine):
         if "flash_attention_2" in candidates and not (self.device == "cuda" or self.config.flash_attention):
             candidates.remove("flash_attention_2")
         return candidates
+
+    def _load_model_or_fall_back(self, weights: str, load_kwargs: dict[str, Any]):
+        """The model on the chosen device; after an out-of-memory on the GPU, on the CPU if it may run there."""
+        try:
+            return self.load_model(weights, **load_kwargs)
+        except EngineUnavailable:
+            raise
+        except Exception as exc:
+            gpu.cleanup(self.device)
+            if self.device == "cuda" and gpu.is_out_of_memory(exc) and self.config.resources.cpu_capable:
+                log.warning("%s: out of memory loading on cuda (%s); loading on the CPU instead", self.config.name, exc)
+                self.device, self.dtype = "cpu", self._dtype_for("cpu")
+                return self.load_model(weights, **load_kwargs)
+            if gpu.is_out_of_memory(exc):
+                raise EngineUnavailable(f"{self.config.name}: out of GPU memory while loading: {exc}") from exc
+            # corrupt or incomplete weights (SafetensorError, OSError, KeyError, ...): this engine is unusable
+            raise EngineUnavailable(f"{self.config.name}: cannot load the model from {weights}: {type(exc).__name__}: {exc}") from exc
 
     def load_model(self, weights: str, **kwargs: Any):
         cls = getattr(self._transformers, self.model_class)
