@@ -220,7 +220,7 @@ def run_batches(
 
     On OOM the batch is retried at half the size; at size 1 the model moves to the CPU through
     `to_cpu` (None: it cannot) and the rest runs there; else `ResourceLimitExceeded`. Memory is
-    cleaned up after every batch and after every error.
+    cleaned up after every GPU batch and after every error.
     """
     current = device or (lambda: "cpu")
     size = max(1, batch_size)
@@ -249,5 +249,6 @@ def run_batches(
             raise RuntimeError(f"{name}: {len(out)} results for {len(chunk)} pages")
         results.extend(out)
         start += len(chunk)
-        cleanup(current())
+        if current() != "cpu":  # on the CPU, refcounting already freed the batch's tensors
+            cleanup(current())
     return results

@@ -8,6 +8,10 @@ CPU), the attention implementation (flash_attention_2 -> sdpa -> eager), greedy 
 `max_new_tokens`, token counts and the truncation flag, and GPU memory handling through core/gpu.py.
 
 torch and transformers are imported when an engine is made, never when this module is imported.
+Options (ModelConfig.options): allow_download, revision, cache_dir, models_dir, dtype ("bfloat16",
+"float32"), attn_implementation, cpu_threads, cpu_batch_size, gpu_gib_per_page, gpu_headroom_gib,
+plus the family ones (Qwen: min_pixels/max_pixels; InternVL: max_patches; GOT: format,
+crop_to_patches, max_patches).
 """
 
 from __future__ import annotations
@@ -122,6 +126,8 @@ class VlmEngine(OcrEngine):
         import torch
 
         self._torch = torch
+        if config.options.get("cpu_threads"):  # e.g. 1 per process when several worker processes share the cores
+            torch.set_num_threads(int(config.options["cpu_threads"]))
         self.weights = weights
         self.device = choice.device
         self.dtype = self._dtype_for(self.device)
