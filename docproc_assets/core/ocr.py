@@ -16,6 +16,7 @@ from PIL import Image
 from docproc_assets.core.document import BoundingBox, DocumentElement, ElementType, TableCell, TextLine
 from docproc_assets.core.engines.base import OcrEngine, OcrLine, OcrOutput
 from docproc_assets.core.layout import reading_order
+from docproc_assets.core.orientation import upright
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 _LIST = re.compile(r"^\s*([-*•]|\d{1,3}[.)])\s+")
@@ -43,17 +44,38 @@ def merge_lines(lines: list[OcrLine]) -> list[list[OcrLine]]:
     return blocks
 
 
-def line_elements(lines: list[OcrLine], pixels_per_point: float, page_number: int) -> list[DocumentElement]:
+Box = tuple[float, float, float, float]
+
+
+def unrotate(box: Box, degrees: int, upright_size: tuple[int, int]) -> Box:
+    """A box in the upright image back in the image as it was given (turned `degrees` counter-clockwise)."""
+    w, h = upright_size  # of the upright image
+    x0, y0, x1, y1 = box
+    if degrees == 90:  # upright (x, y) was (h - y, x) in the original
+        return (h - y1, x0, h - y0, x1)
+    if degrees == 180:
+        return (w - x1, h - y1, w - x0, h - y0)
+    if degrees == 270:
+        return (y0, w - x1, y1, w - x0)
+    return box
+
+
+def line_elements(
+    lines: list[OcrLine], pixels_per_point: float, page_number: int, rotation: int = 0, upright_size: tuple[int, int] = (0, 0)
+) -> list[DocumentElement]:
+    """Blocks in reading order (decided upright), with boxes in points of the page as it lies."""
     lines = [ln for ln in lines if ln.text.strip()]
     blocks = merge_lines(lines)
-    boxes = [
-        tuple(v / pixels_per_point for v in (
-            min(ln.bbox[0] for ln in b), min(ln.bbox[1] for ln in b),
-            max(ln.bbox[2] for ln in b), max(ln.bbox[3] for ln in b),
-        ))
+    upright_boxes = [
+        (min(ln.bbox[0] for ln in b), min(ln.bbox[1] for ln in b), max(ln.bbox[2] for ln in b), max(ln.bbox[3] for ln in b))
         for b in blocks
     ]
-    order = reading_order(boxes)
+    order = reading_order(upright_boxes)
+
+    def to_points(box: Box) -> Box:
+        return tuple(v / pixels_per_point for v in unrotate(box, rotation, upright_size))
+
+    boxes = [to_points(b) for b in upright_boxes]
     return [
         DocumentElement(
             element_id=f"p{page_number}-e{rank}",
@@ -65,7 +87,7 @@ def line_elements(lines: list[OcrLine], pixels_per_point: float, page_number: in
             lines=[
                 TextLine(
                     content=ln.text.strip(),
-                    bbox=BoundingBox.of([v / pixels_per_point for v in ln.bbox]),
+                    bbox=BoundingBox.of(to_points(ln.bbox)),
                     confidence=round(ln.confidence, 4),
                 )
                 for ln in blocks[i]
@@ -129,16 +151,23 @@ def text_elements(text: str, page_number: int, confidence: float = 1.0) -> list[
     return elements
 
 
-def output_elements(output: OcrOutput, pixels_per_point: float, page_number: int) -> list[DocumentElement]:
+def output_elements(
+    output: OcrOutput, pixels_per_point: float, page_number: int, rotation: int = 0, upright_size: tuple[int, int] = (0, 0)
+) -> list[DocumentElement]:
     if output.lines:
-        return line_elements(output.lines, pixels_per_point, page_number)
+        return line_elements(output.lines, pixels_per_point, page_number, rotation, upright_size)
     return text_elements(output.text or "", page_number)
 
 
 def page_ocr(engine: OcrEngine) -> Callable[[Image.Image, float, int], tuple[list[DocumentElement], str]]:
-    """The pipeline's OCR hook for one loaded engine."""
+    """The pipeline's OCR hook for one loaded engine: the page turned upright (core/orientation.py, for
+    every engine alike unless its `auto_rotate` option is off), recognised, boxes mapped back."""
 
     def run(image: Image.Image, pixels_per_point: float, page_number: int) -> tuple[list[DocumentElement], str]:
-        return output_elements(engine.recognize(image), pixels_per_point, page_number), engine.name
+        rotation = 0
+        if engine.config.options.get("auto_rotate", True):
+            image, rotation = upright(image)
+        output = engine.recognize(image)
+        return output_elements(output, pixels_per_point, page_number, rotation, image.size), engine.name
 
     return run

@@ -16,6 +16,7 @@ from PIL import Image
 
 from docproc_assets.core.engines import registry
 from docproc_assets.core.metrics import normalise
+from docproc_assets.core.ocr import page_ocr
 from docproc_tests import documents as D
 
 import jiwer
@@ -92,15 +93,27 @@ def test_rotated_scans_are_turned_upright(degrees):
     fix, confidence = detect_rotation(turned)
     assert (degrees + fix) % 360 == 0, (degrees, fix, confidence)
     assert detect_rotation(page)[0] == 0
-    engine = engine_or_skip("tesseract")
-    assert cer(D.PARAGRAPH * 3, text_of(engine.recognize(turned))) < 0.03
+    elements = page_ocr(engine_or_skip("tesseract"))(turned, 150 / 72, 1)[0]
+    assert cer(D.PARAGRAPH * 3, " ".join(e.content for e in elements)) < 0.03
+    # boxes are where the text lies on the page as given: sideways lines are tall, and inside the page
+    width, height = turned.width * 72 / 150, turned.height * 72 / 150
+    for element in elements:
+        box = element.bbox
+        assert 0 <= box.x0 < box.x1 <= width + 1 and 0 <= box.y0 < box.y1 <= height + 1
+        if degrees in (90, 270):
+            assert box.height > box.width
+    first_line = elements[0].lines[0].bbox
+    # upright, the first line is at the top; turned 90 counter-clockwise it is at the left edge, 270 the right
+    edge = {90: first_line.x0 < width / 2, 180: first_line.y0 > height / 2, 270: first_line.x1 > width / 2}
+    assert edge[degrees]
 
 
 @pytest.mark.slow
 def test_rapidocr_reads_a_rotated_page():
     engine = engine_or_skip("rapidocr")
     turned = strip().rotate(180, expand=True)
-    assert cer(TEXT, text_of(engine.recognize(turned))) <= MAX_CER["rapidocr"]
+    elements = page_ocr(engine)(turned, 300 / 72, 1)[0]
+    assert cer(TEXT, " ".join(e.content for e in elements)) <= MAX_CER["rapidocr"]
 
 
 def test_tesseract_languages_are_checked_without_loading():

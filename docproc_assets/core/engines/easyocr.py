@@ -139,11 +139,7 @@ class EasyOcrEngine(OcrEngine):
         return Availability(True, choice.reason, device=choice.device)
 
     def recognize(self, image: Image.Image) -> OcrOutput:
-        from docproc_assets.core.orientation import upright
-
         image = image.convert("RGB")
-        if self.config.options.get("auto_rotate", True):
-            image, _ = upright(image)
         width, height = image.size
         with self._lock:
             results = self._reader.readtext(np.asarray(image), batch_size=max(1, self.config.max_batch_size), **self._readtext)

@@ -22,12 +22,9 @@ import importlib.metadata
 import os
 import threading
 
-import numpy as np
-from PIL import Image
-
 from docproc_assets.core.engines._common import missing_packages
-from docproc_assets.core.engines.base import Availability, OcrEngine, OcrOutput
-from docproc_assets.core.engines.rapidocr import engine_kwargs, lines_from_result
+from docproc_assets.core.engines.base import Availability, OcrEngine
+from docproc_assets.core.engines.rapidocr import RapidOcrEngine, engine_kwargs
 from docproc_assets.core.engines.registry import ModelConfig
 from docproc_assets.core.errors import EngineUnavailable
 
@@ -67,9 +64,11 @@ def _paddle_has_cuda() -> bool:
     return False
 
 
-class PaddleOcrEngine(OcrEngine):
+class PaddleOcrEngine(RapidOcrEngine):
+    """The same RapidOCR pipeline (and recognize()) on PaddlePaddle instead of ONNX Runtime."""
+
     def __init__(self, config: ModelConfig):
-        super().__init__(config)
+        OcrEngine.__init__(self, config)
         availability = self.availability(config)
         if not availability.available:
             raise EngineUnavailable(f"{config.name}: {availability.reason}")
@@ -93,15 +92,3 @@ class PaddleOcrEngine(OcrEngine):
         device = "cuda" if config.device != "cpu" and _paddle_has_cuda() else "cpu"
         return Availability(True, device=device)
 
-    def recognize(self, image: Image.Image) -> OcrOutput:
-        from docproc_assets.core.orientation import upright
-
-        image = image.convert("RGB")
-        if self.config.options.get("auto_rotate", True):
-            image, _ = upright(image)
-        with self._lock:
-            result, _ = self._ocr(np.ascontiguousarray(np.asarray(image)[:, :, ::-1]))
-        return OcrOutput(lines=lines_from_result(result, image))
-
-    def close(self) -> None:
-        self._ocr = None

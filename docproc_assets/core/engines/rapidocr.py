@@ -71,11 +71,7 @@ class RapidOcrEngine(OcrEngine):
         return Availability(True, device="cpu")
 
     def recognize(self, image: Image.Image) -> OcrOutput:
-        from docproc_assets.core.orientation import upright
-
         image = image.convert("RGB")
-        if self.config.options.get("auto_rotate", True):
-            image, _ = upright(image)
         # RapidOCR treats arrays as OpenCV BGR.
         with self._lock:
             result, _ = self._ocr(np.ascontiguousarray(np.asarray(image)[:, :, ::-1]))

@@ -75,10 +75,6 @@ class TesseractEngine(OcrEngine):
         return Availability(True, device="cpu")
 
     def recognize(self, image: Image.Image) -> OcrOutput:
-        from docproc_assets.core.orientation import upright
-
-        if self.config.options.get("auto_rotate", True):
-            image, _ = upright(image)
         tesserocr = self._tesserocr
         level = tesserocr.RIL.TEXTLINE
         lines: list[OcrLine] = []
