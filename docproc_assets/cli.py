@@ -273,7 +273,7 @@ def query_cmd(
     if not db.exists():
         raise typer.BadParameter(f"no results database at {db} (run `docproc batch` first)", param_hint="--db")
     try:
-        cols, rows = Store(db).query(sql)
+        cols, rows = Store(db).query(sql, untrusted=True)  # read-only, no file system access
     except (duckdb.Error, StoreBusy) as exc:
         err.print(f"[red]error[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None

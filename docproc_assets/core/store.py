@@ -85,6 +85,16 @@ ORDER BY model
 """
 
 
+# User SQL (`docproc query`): a read-only connection still lets COPY ... TO write any file and
+# read_csv('/etc/...') read one; these settings shut the file system out and lock themselves.
+UNTRUSTED_CONFIG = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "lock_configuration": True,
+}
+
+
 class StoreBusy(RuntimeError):
     pass
 
@@ -188,19 +198,22 @@ class Store:
     # -- reading ---------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def reader(self, wait: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection, held only as long as the block; waits out a merge in progress."""
+    def reader(self, wait: float = 30.0, untrusted: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection, held only as long as the block; waits out a merge in progress.
+        `untrusted` (a user's SQL): no file system access either (no COPY TO, read_csv, INSTALL,
+        ATTACH), and the setting locked so the query cannot turn it back on."""
         if not self.db_path.exists():
             self.flush(wait=wait)  # creates the schema
         with self._locked(fcntl.LOCK_SH, wait):
-            con = self._connect(read_only=True, wait=wait)
+            con = self._connect(read_only=True, wait=wait, config=UNTRUSTED_CONFIG if untrusted else None)
             try:
                 yield con
             finally:
                 con.close()
 
-    def query(self, sql: str, params: Sequence[Any] | None = None, wait: float = 30.0) -> tuple[list[str], list[tuple]]:
-        with self.reader(wait) as con:
+    def query(self, sql: str, params: Sequence[Any] | None = None, wait: float = 30.0,
+              untrusted: bool = False) -> tuple[list[str], list[tuple]]:
+        with self.reader(wait, untrusted) as con:
             cur = con.execute(sql, params or [])
             if cur.description is None:
                 return [], []
@@ -247,13 +260,13 @@ class Store:
         finally:
             os.close(fd)  # releases the lock
 
-    def _connect(self, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    def _connect(self, read_only: bool, wait: float, config: dict | None = None) -> duckdb.DuckDBPyConnection:
         """Open the database; another process outside our lock (a user's duckdb shell) may hold it."""
         deadline = time.monotonic() + wait
         while True:
             try:
                 if read_only:
-                    return duckdb.connect(str(self.db_path), read_only=True)
+                    return duckdb.connect(str(self.db_path), read_only=True, config=dict(config or {}))
                 con = duckdb.connect(str(self.db_path))
                 for spec in TABLES.values():
                     con.execute(spec.ddl())
