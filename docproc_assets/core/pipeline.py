@@ -30,11 +30,13 @@ from docproc_assets.core.routing import TrackMode, analyse_page, image_route
 from docproc_assets.core.sniff import Kind
 from docproc_assets.core.sources import (
     DEFAULT_MAX_PIXELS,
+    MUPDF_ERROR,
     Identified,
     base_metadata,
     frame_count,
     identify,
     image_frames,
+    mupdf_reason,
     open_image,
     open_pdf,
     pdf_metadata,
@@ -144,6 +146,8 @@ def detect(path: Path, options: Options | None = None) -> Detection:
         result.track = derive_track([p.track for p in result.pages])
     except DocumentError as exc:
         result.error, result.error_kind, result.track = str(exc), exc.kind, None
+    except MUPDF_ERROR as exc:
+        result.error, result.error_kind, result.track = f"corrupt PDF: {mupdf_reason(exc)}", "corrupt", None
     except Exception as exc:  # a parser bug must stay this document's problem
         result.error, result.error_kind, result.track = f"unexpected failure: {type(exc).__name__}: {exc}", "internal", None
     result.seconds = round(time.perf_counter() - start, 4)
@@ -212,6 +216,8 @@ def extract(path: Path, options: Options | None = None, ocr: OcrPageFn | None = 
                     pages.append(page)
     except DocumentError as exc:
         return failed_document(path, str(exc), meta)
+    except MUPDF_ERROR as exc:
+        return failed_document(path, f"corrupt PDF: {mupdf_reason(exc)}", meta)
     except Exception as exc:
         return failed_document(path, f"unexpected failure: {type(exc).__name__}: {exc}", meta)
     mark_page_furniture([p for p in pages if p.track == Track.DIRECT])

@@ -7,6 +7,7 @@ budget before it is decoded, so a tiny PNG that claims 40000x40000 pixels is ref
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,12 +53,22 @@ def base_metadata(ident: Identified) -> DocumentMetadata:
     )
 
 
+# MuPDF's own errors (a cycle in the page tree, a broken object met while reading a page): the file's fault.
+MUPDF_ERROR = pymupdf.mupdf.FzErrorBase
+
+
+def mupdf_reason(exc: BaseException) -> str:
+    """MuPDF's message without its error code prefix ("code=7: cycle in page tree")."""
+    return re.sub(r"^code=\d+:\s*", "", str(exc)).strip() or type(exc).__name__
+
+
 def open_pdf(path: Path, password: str | None = None) -> pymupdf.Document:
     """Open a PDF, authenticating when it needs a password; corrupt files raise CorruptDocument."""
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except Exception as exc:  # MuPDF raises several types for unreadable files
-        raise CorruptDocument(f"unreadable PDF: {exc}") from exc
+        reason = mupdf_reason(exc).replace(str(path), "").replace("'' ", "")  # no storage paths in messages
+        raise CorruptDocument(f"unreadable PDF, not repairable: {reason}") from exc
     if doc.needs_pass:
         if not password:
             doc.close()
