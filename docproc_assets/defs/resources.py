@@ -50,6 +50,9 @@ def from_env() -> DocprocResource:
         inbox_dir=env.get("DOCPROC_INBOX", str(Path(env.get("DOCPROC_DATA", "data")) / "inbox")),
         sensor_models=env.get("DOCPROC_SENSOR_MODELS", ""),
         gpu_budget_gib=float(env.get("DOCPROC_GPU_BUDGET_GIB", "0")),
+        document_timeout_s=float(env.get("DOCPROC_DOCUMENT_TIMEOUT_S", "600")),
+        max_memory_mb=int(env.get("DOCPROC_MAX_MEMORY_MB", "0")),
+        inbox_settle_seconds=float(env.get("DOCPROC_INBOX_SETTLE_SECONDS", "2")),
     )
 
 
