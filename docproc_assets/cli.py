@@ -59,6 +59,13 @@ def expand(paths: list[Path]) -> list[Path]:
     return out
 
 
+def _plain(value: object) -> str:
+    """A file name or message as one literal line: `[bold]x.pdf` is not markup, a newline is shown as \\n."""
+    from rich.markup import escape
+
+    return escape(str(value).replace("\r", "\\r").replace("\n", "\\n"))
+
+
 def _options(track: TrackMode, password: str | None, dual_track: bool = True) -> Options:
     return Options(track=track if dual_track else TrackMode.OCR, password=password)
 
@@ -142,11 +149,11 @@ def extract_cmd(
                 document = failed_document(path, str(exc))
             if document.status == Status.ERROR:
                 failures += 1
-                err.print(f"[red]error[/red] {path}: {document.error}", highlight=False)
+                err.print(f"[red]error[/red] {_plain(path)}: {_plain(document.error)}", highlight=False)
                 continue
             if document.status == Status.PARTIAL:
                 failures += 1
-                err.print(f"[yellow]partial[/yellow] {path}: {document.error}", highlight=False)
+                err.print(f"[yellow]partial[/yellow] {_plain(path)}: {_plain(document.error)}", highlight=False)
             if fmt == OutputFormat.PDF:
                 failures += not _write_pdf(worker, document, path, output_dir / _output_name(path, fmt, used) if output_dir else output, options)
                 continue
@@ -172,7 +179,7 @@ def _write_pdf(worker: IsolatedWorker, document: UnifiedDocument, path: Path, ta
     except DocumentError as exc:
         for leftover in target.parent.glob(f".{target.name}.*.part"):  # a killed worker leaves its temp file
             leftover.unlink(missing_ok=True)
-        err.print(f"[red]error[/red] {path}: {exc}", highlight=False)
+        err.print(f"[red]error[/red] {_plain(path)}: {_plain(exc)}", highlight=False)
         return False
 
 
@@ -275,7 +282,7 @@ def query_cmd(
     try:
         cols, rows = Store(db).query(sql, untrusted=True)  # read-only, no file system access
     except (duckdb.Error, StoreBusy) as exc:
-        err.print(f"[red]error[/red] {exc}", highlight=False)
+        err.print(f"[red]error[/red] {_plain(exc)}", highlight=False)
         raise typer.Exit(1) from None
     if as_json:
         for row in rows:
