@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from docproc_assets.core.engines.base import OcrEngine
-from docproc_assets.core.errors import EngineUnavailable
+from docproc_assets.core.errors import DocumentError, EngineUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,12 @@ def load_engine(name: str, config: ModelConfig | None = None) -> OcrEngine:
     if key in _loaded:
         _loaded.move_to_end(key)
         return _loaded[key]
-    engine = engine_class(config.family)(config)
+    try:
+        engine = engine_class(config.family)(config)
+    except (DocumentError, MemoryError):
+        raise
+    except Exception as exc:  # broken weights or data files: this model's pages fail, with the reason
+        raise EngineUnavailable(f"{config.name}: cannot load the engine: {type(exc).__name__}: {exc}") from exc
     load_counts[config.name] = load_counts.get(config.name, 0) + 1
     log.info("loaded OCR engine %s (%s), load #%d in this process", config.name, key, load_counts[config.name])
     _loaded[key] = engine
