@@ -96,7 +96,7 @@ MODELS: dict[str, ModelConfig] = {
         ModelConfig("rolmocr", "qwen2_5_vl", "reducto/RolmOCR", _gpu(20, "1x 24 GB (L4, A10)", ram=32), 4,
                     prompt="Return the plain text representation of this document as if you were reading it naturally."),
         ModelConfig("got-ocr2", "got_ocr2", "stepfun-ai/GOT-OCR-2.0-hf", _gpu(4, "1x 8 GB"), 4, options={"format": True}),
-        ModelConfig("internvl2.5-2b", "internvl", "OpenGVLab/InternVL3-1B-hf", _gpu(6, "1x 16 GB"), 4, prompt=_OCR_PROMPT),
+        ModelConfig("internvl2.5-2b", "internvl", "OpenGVLab/InternVL2_5-2B-MPO-hf", _gpu(6, "1x 16 GB"), 4, prompt=_OCR_PROMPT),
         ModelConfig("internvl2.5-8b", "internvl", "OpenGVLab/InternVL2_5-8B-MPO-hf", _gpu(20, "1x 24 GB (L4, A10)", ram=32), 4, prompt=_OCR_PROMPT),
         ModelConfig("internvl2.5-26b", "internvl", "OpenGVLab/InternVL2_5-26B-MPO-hf", _gpu(60, "1x 80 GB (A100, H100)", ram=96), 2, prompt=_OCR_PROMPT),
     ]
