@@ -64,8 +64,9 @@ class IsolatedWorker:
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_serve, args=(child, self.memory_mb), daemon=True)
-        self._proc.start()
+        proc = self._ctx.Process(target=_serve, args=(child, self.memory_mb), daemon=True)
+        proc.start()  # may raise (no child processes allowed here): nothing half-started is kept
+        self._proc = proc
         child.close()
         self._conn = parent
 
@@ -100,7 +101,8 @@ class IsolatedWorker:
 
     def close(self) -> None:
         if self._proc is not None:
-            self._conn.close()
+            if self._conn is not None:  # None when the child never started
+                self._conn.close()
             self._proc.join(2)
             if self._proc.is_alive():
                 self._proc.kill()
