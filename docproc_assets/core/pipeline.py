@@ -45,6 +45,7 @@ from docproc_assets.core.sources import (
 
 log = logging.getLogger(__name__)
 
+OUT_OF_MEMORY = "out of memory while parsing (the worker's memory limit, --max-memory-mb / DOCPROC_MAX_MEMORY_MB)"
 OcrPageFn = Callable[[object, float, int], tuple[list, str | None]]
 
 
@@ -148,6 +149,8 @@ def detect(path: Path, options: Options | None = None) -> Detection:
         result.error, result.error_kind, result.track = str(exc), exc.kind, None
     except MUPDF_ERROR as exc:
         result.error, result.error_kind, result.track = f"corrupt PDF: {mupdf_reason(exc)}", "corrupt", None
+    except MemoryError:
+        result.error, result.error_kind, result.track = OUT_OF_MEMORY, "limit", None
     except Exception as exc:  # a parser bug must stay this document's problem
         result.error, result.error_kind, result.track = f"unexpected failure: {type(exc).__name__}: {exc}", "internal", None
     result.seconds = round(time.perf_counter() - start, 4)
@@ -218,6 +221,8 @@ def extract(path: Path, options: Options | None = None, ocr: OcrPageFn | None = 
         return failed_document(path, str(exc), meta)
     except MUPDF_ERROR as exc:
         return failed_document(path, f"corrupt PDF: {mupdf_reason(exc)}", meta)
+    except MemoryError:
+        return failed_document(path, OUT_OF_MEMORY, meta)
     except Exception as exc:
         return failed_document(path, f"unexpected failure: {type(exc).__name__}: {exc}", meta)
     mark_page_furniture([p for p in pages if p.track == Track.DIRECT])
@@ -243,16 +248,18 @@ def failed_document(path: Path, reason: str, meta=None) -> UnifiedDocument:
     return UnifiedDocument(document_id=meta.sha256, metadata=meta, status=Status.ERROR, error=reason)
 
 
-def extract_with_engine(path: Path, options: Options, engine: str | None) -> UnifiedDocument:
-    """extract() with a registry engine, loaded at the first OCR page and kept for the process."""
-    return extract(path, options, lazy_ocr(engine) if engine else None)
+def extract_with_engine(path: Path, options: Options, engine: str | None, overrides: dict | None = None) -> UnifiedDocument:
+    """extract() with a registry engine (run-time config overrides applied), loaded at the first OCR
+    page and kept for the process."""
+    return extract(path, options, lazy_ocr(engine, overrides) if engine else None)
 
 
-def lazy_ocr(engine: str) -> OcrPageFn:
+def lazy_ocr(engine: str, overrides: dict | None = None) -> OcrPageFn:
     def run(image, pixels_per_point: float, page_number: int):
-        from docproc_assets.core.engines.registry import load_engine
+        from docproc_assets.core.engines.registry import get_config, load_engine
         from docproc_assets.core.ocr import page_ocr
 
-        return page_ocr(load_engine(engine))(image, pixels_per_point, page_number)
+        config = get_config(engine, **(overrides or {}))
+        return page_ocr(load_engine(engine, config))(image, pixels_per_point, page_number)
 
     return run
