@@ -19,6 +19,8 @@ from docproc_assets.core.isolation import IsolatedWorker
 from docproc_assets.core.pipeline import Detection, Options, detect, extract_with_engine, failed_document, prepare_office
 from docproc_assets.core.routing import TrackMode
 
+DEFAULT_DATASET = "HuggingFaceM4/DocumentVQA"  # core/datasets.py, not imported here: `datasets` loads slowly
+
 app = typer.Typer(help="Dual-track document processing: direct extraction or OCR, page by page.", no_args_is_help=True)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
@@ -123,6 +125,7 @@ def extract_cmd(
     max_memory_mb: MemoryMb = 0,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Override the engine's batch size.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="Override the engine's device: auto, cpu or cuda.")] = None,
+    model_path: Annotated[str | None, typer.Option("--model-path", help="Override the engine's weights: a local folder or hub id.")] = None,
 ) -> None:
     """Extract documents into UnifiedDocuments. Exit code 2 when any document failed."""
     files = expand(paths)
@@ -138,13 +141,11 @@ def extract_cmd(
     prepare_office(files, options)
     failures = 0
     used: set[str] = set()
+    overrides = {"max_batch_size": batch_size, "device": device, "model_id": model_path}
     with IsolatedWorker(timeout=timeout, memory_mb=max_memory_mb) as worker:
         for path in files:
             try:
-                if engine and (batch_size or device):
-                    document = worker.run(_extract_configured, path, options, engine, {"max_batch_size": batch_size, "device": device})
-                else:
-                    document: UnifiedDocument = worker.run(extract_with_engine, path, options, engine)
+                document: UnifiedDocument = worker.run(extract_with_engine, path, options, engine, overrides)
             except DocumentError as exc:
                 document = failed_document(path, str(exc))
             if document.status == Status.ERROR:
@@ -211,11 +212,17 @@ def version_cmd() -> None:
 
 @app.command("batch")
 def batch_cmd(
-    folder: Annotated[Path, typer.Argument(help="Folder of documents (or one file).")],
+    folder: Annotated[Path | None, typer.Argument(help="Folder of documents (or one file); omit with --dataset.")] = None,
     models: Annotated[str | None, typer.Option("--models", help="Comma-separated OCR models (default: the CPU defaults that can run here).")] = None,
     db: Annotated[Path | None, typer.Option("--db", help="DuckDB results file (default data/docproc.duckdb).")] = None,
-    report: Annotated[Path | None, typer.Option("--report", help="Markdown report (default data/reports/comparison.md).")] = None,
-    sample_size: Annotated[int | None, typer.Option("--sample-size", help="Take N documents of the folder (seeded sample).")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Report: .html (interactive) or .md; both are written (default data/reports/comparison.md).")] = None,
+    sample_size: Annotated[int | None, typer.Option("--sample-size", help="Take N documents of the folder (seeded sample), or the first N rows of --dataset (0 = all).")] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", help=f"DocumentVQA-format data set: hub id (e.g. {DEFAULT_DATASET}) or local Parquet/Arrow/image folder.")] = None,
+    split: Annotated[str, typer.Option("--split", help="Data set split.")] = "train",
+    evaluate: Annotated[bool, typer.Option("--evaluate", help="Also render the digital pages as self-supervised OCR test pages, scored against their text layer.")] = False,
+    dpi: Annotated[str, typer.Option("--dpi", help="With --evaluate: comma-separated DPIs to render at.")] = "200",
+    degrade: Annotated[str, typer.Option("--degrade", help="With --evaluate: clean, scan (skew, blur, noise, JPEG) or clean,scan.")] = "clean",
+    evaluate_pages: Annotated[int, typer.Option("--evaluate-pages", help="With --evaluate: digital pages per document (0 = all).")] = 3,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Object store and outputs (default data/).")] = None,
     chunk_size: Annotated[int | None, typer.Option("--chunk-size", help="Documents per run (default 25).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Rematerialize chunks that are up to date (their cached rows are still reused).")] = False,
@@ -228,19 +235,32 @@ def batch_cmd(
     from docproc_assets.core import intake
     from docproc_assets.core.store import Store
 
+    from docproc_assets.core.evaluation import Synthesis
+
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
-    files = intake.list_folder(folder)
-    if not files:
-        raise typer.BadParameter("no documents found", param_hint="FOLDER")
-    total = min(len(files), sample_size) if sample_size else len(files)
+    if (folder is None) == (dataset is None):
+        raise typer.BadParameter("give a FOLDER or --dataset (one of them)", param_hint="FOLDER")
+    try:
+        synthesis = Synthesis(tuple(int(d) for d in dpi.split(",") if d.strip()), Synthesis.parse_degradations(degrade),
+                              evaluate_pages or None)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--dpi/--degrade") from exc
+    if dataset is None:
+        files = intake.list_folder(folder)
+        if not files:
+            raise typer.BadParameter("no documents found", param_hint="FOLDER")
+        total = min(len(files), sample_size) if sample_size else len(files)
+    else:
+        total = sample_size or None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as bar:
         task = bar.add_task("documents", total=total)
         try:
             result = run_batch(folder, chosen, db, report, data_dir, sample_size, chunk_size,
-                               on_chunk=lambda _n, k: bar.advance(task, k), force=force)
+                               on_chunk=lambda _n, k: bar.advance(task, k), force=force, dataset=dataset, split=split,
+                               evaluate=evaluate, synthesis=synthesis)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
-        bar.update(task, completed=total)
+        bar.update(task, total=len(result.documents), completed=len(result.documents))
     store = Store(result.db_path)
     table = Table(title=f"{len(result.documents)} documents, models: direct, {', '.join(result.models) or '(none)'}")
     for col in ("model", "documents", "pages", "ok", "errors", "words", "s/page", "pages/min"):
@@ -256,13 +276,43 @@ def batch_cmd(
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     Console().print(table)
+    scores = store.rows("SELECT model, pages_scored, mean_cer, median_cer, mean_wer, mean_bow_f1, questions, answer_recall, mean_agreement "
+                        "FROM model_metrics WHERE pages_scored IS NOT NULL OR questions IS NOT NULL OR mean_agreement IS NOT NULL "
+                        "ORDER BY model = 'direct' DESC, model")
+    if scores:
+        acc = Table(title="accuracy (model_metrics)" + (f"; {result.synthetic} self-supervised pages" if result.synthetic else ""))
+        for col in scores[0]:
+            acc.add_column(col, justify="left" if col == "model" else "right")
+        for row in scores:
+            acc.add_row(*("" if v is None else str(v) for v in row.values()))
+        Console().print(acc)
     print(f"DuckDB:  {result.db_path}   (docproc query \"SELECT * FROM model_metrics\" --db {result.db_path})")
-    print(f"report:  {result.report_path}")
+    print(f"report:  {result.report_path.with_suffix('.html')} (interactive), {result.report_path.with_suffix('.md')}")
     print(f"outputs: {result.outputs}/<model>/<document_id>.json")
     print(f"runs:    {len(result.runs)} Dagster runs ({result.failed_runs} failed, {result.cached_chunks} chunks already up to date) "
           f"in {result.seconds:.1f} s; see them with `make ui`")
     if result.failed_runs:
         raise typer.Exit(1)
+
+
+@app.command("report")
+def report_cmd(
+    db: Annotated[Path, typer.Option("--db", help="DuckDB results file.")] = Path("data/docproc.duckdb"),
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")] = Path("report.html"),
+    max_documents: Annotated[int, typer.Option("--max-documents", help="Documents in the side-by-side part (worst first).")] = 200,
+) -> None:
+    """Write the interactive comparison report (one self-contained HTML file, works offline)."""
+    from docproc_assets.core import report
+    from docproc_assets.core.store import Store
+
+    if not db.exists():
+        raise typer.BadParameter(f"no results database at {db} (run `docproc batch` first)", param_hint="--db")
+    store = Store(db)
+    store.refresh_metrics()
+    html = report.build(store, max_documents=max_documents)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _write(output, html)
+    print(f"report: {output} ({len(html) / 1e6:.1f} MB)")
 
 
 @app.command("query")
@@ -319,20 +369,6 @@ def pools_cmd(
 
         dg.DagsterInstance.get().event_log_storage.set_concurrency_slots(GPU_POOL, slots)
         print(f"set on the instance at {os.environ['DAGSTER_HOME']}")
-
-
-def _extract_configured(path: Path, options: Options, engine: str, overrides: dict) -> UnifiedDocument:
-    """extract_with_engine() with run-time overrides of the engine's ModelConfig (batch size, device)."""
-    from docproc_assets.core.engines.registry import get_config, load_engine
-    from docproc_assets.core.ocr import page_ocr
-    from docproc_assets.core.pipeline import extract
-
-    config = get_config(engine, **overrides)
-
-    def run(image, pixels_per_point: float, page_number: int):
-        return page_ocr(load_engine(engine, config))(image, pixels_per_point, page_number)
-
-    return extract(path, options, run)
 
 
 def engine_status(name: str) -> dict:

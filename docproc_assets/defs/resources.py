@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -25,6 +26,7 @@ class DocprocResource(dg.ConfigurableResource):
     gpu_budget_gib: float = 0.0  # GPU memory steps may use in all; GPU models needing more get error rows
     document_timeout_s: float = 600.0
     max_memory_mb: int = 0  # address-space limit of the parsing worker (0: none)
+    model_overrides: str = ""  # JSON {"model": {"max_batch_size": 2, "model_id": "/models/x", "device": "cuda"}}
 
     def store(self) -> Store:
         return Store(Path(self.db_path))
@@ -34,6 +36,13 @@ class DocprocResource(dg.ConfigurableResource):
 
     def outputs(self) -> Path:
         return Path(self.data_dir) / "outputs"
+
+    def apply_model_overrides(self) -> None:
+        """Run-config overrides of registry models, seen by this step and the workers it starts."""
+        if self.model_overrides:
+            from docproc_assets.core.engines.registry import set_overrides
+
+            set_overrides(json.loads(self.model_overrides))
 
     def models(self) -> list[str]:
         from docproc_assets.core.stages import default_models
@@ -52,6 +61,7 @@ def from_env() -> DocprocResource:
         gpu_budget_gib=float(env.get("DOCPROC_GPU_BUDGET_GIB", "0")),
         document_timeout_s=float(env.get("DOCPROC_DOCUMENT_TIMEOUT_S", "600")),
         max_memory_mb=int(env.get("DOCPROC_MAX_MEMORY_MB", "0")),
+        model_overrides=env.get("DOCPROC_MODEL_OVERRIDES", ""),
         inbox_settle_seconds=float(env.get("DOCPROC_INBOX_SETTLE_SECONDS", "2")),
     )
 

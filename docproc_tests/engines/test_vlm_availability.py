@@ -62,3 +62,18 @@ def test_missing_weights_fail_the_document_not_the_batch(tmp_path, monkeypatch):
     assert docs[0].status != Status.OK and "weights not found" in docs[0].pages[0].error
     assert docs[1].status == Status.OK  # direct pages never need the engine
     assert docs[2].status == docs[0].status
+
+
+def test_overrides_from_the_environment_and_the_call(monkeypatch):
+    from docproc_assets.core.engines import registry
+
+    base = registry.get_config("qwen2.5-vl-7b")
+    registry.set_overrides({"qwen2.5-vl-7b": {"model_id": "/models/qwen7b", "resources": {"min_gpu_memory_gib": 18}}})
+    try:
+        config = registry.get_config("qwen2.5-vl-7b", max_batch_size=1)
+        assert config.model_id == "/models/qwen7b" and config.max_batch_size == 1
+        assert config.resources.min_gpu_memory_gib == 18 and config.resources.gpu_hint == base.resources.gpu_hint
+        assert config.version != base.version  # the cache key follows the config
+        assert registry.get_config("rapidocr") == registry.MODELS["rapidocr"]
+    finally:
+        monkeypatch.delenv(registry.OVERRIDES_ENV)

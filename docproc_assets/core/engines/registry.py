@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import json
 import logging
+import os
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -55,9 +56,11 @@ class ModelConfig:
         return f"{self.name}@{self.revision}-{digest}"
 
     def with_overrides(self, **overrides: Any) -> ModelConfig:
-        """A copy with run-time overrides (batch size, device, model path, options)."""
-        options = {**self.options, **overrides.pop("options", {})}
+        """A copy with run-time overrides (batch size, device, model path, options, resources)."""
+        options = {**self.options, **(overrides.pop("options", None) or {})}
         resources = overrides.pop("resources", None)
+        if isinstance(resources, dict):
+            resources = Resources(**{**asdict(self.resources), **resources})
         config = replace(self, options=options, **{k: v for k, v in overrides.items() if v is not None})
         return replace(config, resources=resources) if resources else config
 
@@ -113,10 +116,25 @@ def engine_class(family: str) -> type[OcrEngine]:
         raise EngineUnavailable(f"engine family {family!r} needs a package that is not installed: {exc}") from exc
 
 
+# Run-time overrides per model, as JSON: {"rapidocr": {"max_batch_size": 2}, "qwen2.5-vl-7b": {"model_id":
+# "/models/qwen7b", "device": "cuda"}}. An environment variable, so that parsing workers and Dagster steps
+# started from this process see the same configs (and cache keys) as the process that set them.
+OVERRIDES_ENV = "DOCPROC_MODEL_OVERRIDES"
+
+
+def set_overrides(overrides: dict[str, dict[str, Any]]) -> None:
+    unknown = set(overrides) - set(MODELS)
+    if unknown:
+        raise EngineUnavailable(f"overrides for unknown OCR engines: {', '.join(sorted(unknown))}")
+    os.environ[OVERRIDES_ENV] = json.dumps(overrides)
+
+
 def get_config(name: str, **overrides: Any) -> ModelConfig:
+    """A model's config with the environment's overrides, then these ones, applied."""
     if name not in MODELS:
         raise EngineUnavailable(f"unknown OCR engine {name!r} (known: {', '.join(MODELS)})")
-    return MODELS[name].with_overrides(**overrides) if overrides else MODELS[name]
+    merged = {**json.loads(os.environ.get(OVERRIDES_ENV) or "{}").get(name, {}), **overrides}
+    return MODELS[name].with_overrides(**merged) if merged else MODELS[name]
 
 
 MAX_LOADED = 2  # models kept in one process; the least recently used is closed first

@@ -24,6 +24,7 @@ def asset_name(model: str) -> str:
 def extract_model(context: dg.AssetExecutionContext, docproc: DocprocResource, model: str) -> dg.MaterializeResult:
     """Take these documents, run this model on the pages of its track, write one row per document."""
     ids = context.partition_keys
+    docproc.apply_model_overrides()
     store = docproc.store()
     version = stages.model_version(model)
     cached = store.cached(model, version, ids)
