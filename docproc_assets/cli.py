@@ -186,7 +186,7 @@ def _write_pdf(worker: IsolatedWorker, document: UnifiedDocument, path: Path, ta
 
 def _output_name(path: Path, fmt: OutputFormat, used: set[str]) -> str:
     """A safe file name in the output folder: no separators, unique within the run."""
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in path.stem).lstrip(".") or "document"
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in path.stem).lstrip(".-") or "document"
     name = stem + SUFFIX[fmt]
     n = 1
     while name in used:
