@@ -1,0 +1,105 @@
+"""Faults during a run: a file that vanishes, a model that cannot load, out of memory in an engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from docproc_assets import cli
+from docproc_assets.core import intake
+from docproc_assets.core.document import Status
+from docproc_assets.core.errors import ResourceLimitExceeded
+from docproc_assets.core.isolation import IsolatedWorker
+from docproc_assets.core.pipeline import Options, extract
+from docproc_assets.core.store import Store
+from docproc_tests import documents as D
+
+
+def test_file_vanishing_mid_run_fails_alone(tmp_path, monkeypatch):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.pdf", "b-vanishes.pdf", "c.pdf"):
+        D.digital_pdf(folder / name, [f"Document {name}"])
+    original = cli.prepare_office
+
+    def listed_then_gone(files, options):  # after the folder was listed, before any parsing
+        (folder / "b-vanishes.pdf").unlink()
+        return original(files, options)
+
+    monkeypatch.setattr(cli, "prepare_office", listed_then_gone)
+    result = CliRunner().invoke(cli.app, ["extract", str(folder), "--output-dir", str(tmp_path / "out"), "--format", "text"])
+    assert result.exit_code == 2
+    assert "b-vanishes.pdf: not a readable file" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.txt", "c.txt"]
+
+
+def test_inbox_file_vanishing_between_listing_and_copying(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("a.pdf", "gone.pdf"):
+        D.digital_pdf(inbox / name, [f"Document {name}"])
+    scan = intake.scan(inbox, intake.Cursor(), settle_seconds=0)
+    (inbox / "gone.pdf").unlink()
+    registered = intake.ObjectStore(tmp_path / "objects").put_files(c.path for c in scan.files)
+    assert [r.filename for r in registered] == ["a.pdf"]
+    assert not list((tmp_path / "objects").glob(".in-*"))  # no partial copy left behind
+
+
+def _extract_with_memory_bomb(path: Path):
+    """An OCR hook that runs out of memory (what an engine does on a page too big for it)."""
+
+    def ocr(image, scale, page_number):
+        return [bytearray(64 * 1024**3)], None
+
+    return extract(path, Options(), ocr)
+
+
+def test_engine_out_of_memory_is_that_documents_error(tmp_path):
+    scan = D.scanned_pdf(tmp_path / "scan.pdf", ["A scan that makes the engine run out of memory"])
+    digital = D.digital_pdf(tmp_path / "digital.pdf")
+    with IsolatedWorker(timeout=60, memory_mb=2048) as worker:
+        doc = worker.run(_extract_with_memory_bomb, scan)
+        assert doc.status == Status.ERROR and "out of memory" in doc.error
+        assert worker.run(extract, digital).status == Status.OK  # the same worker carries on
+        assert worker.restarts == 0
+
+
+def _allocate_in_native_code(size: int):
+    import numpy as np
+
+    return np.ones(size, dtype=np.uint8).sum()
+
+
+def test_native_out_of_memory_is_a_limit_error_and_the_worker_restarts():
+    with IsolatedWorker(timeout=60, memory_mb=2048) as worker:
+        with pytest.raises(ResourceLimitExceeded):
+            worker.run(_allocate_in_native_code, 16 * 1024**3)
+        assert worker.run(_allocate_in_native_code, 1000) == 1000
+
+
+@pytest.mark.slow
+def test_a_model_that_fails_to_load_fails_only_its_own_rows(tmp_path, monkeypatch):
+    """Tesseract's data is broken (it passes the availability check, fails to load): its rows are errors
+    naming the model; rapidocr and the direct track complete; the runs succeed."""
+    from docproc_assets.batch import run_batch
+
+    broken = tmp_path / "tessdata"
+    broken.mkdir()
+    (broken / "eng.traineddata").write_bytes(b"not traineddata")
+    monkeypatch.setenv("DOCPROC_TESSDATA", str(broken))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    D.scanned_pdf(folder / "scan.pdf", ["Broken models fail alone"], dpi=150)
+    D.digital_pdf(folder / "digital.pdf", ["A digital page needs no OCR model."])
+    result = run_batch(folder, ["rapidocr", "tesseract"], data_dir=tmp_path / "data")
+    assert result.failed_runs == 0
+    rows = {(r["filename"], r["model"]): r for r in Store(result.db_path).rows(
+        "SELECT d.filename, e.model, e.success, e.error, e.pages, e.extracted_text FROM extractions e JOIN documents d USING (document_id)")}
+    assert len(rows) == 6  # exactly one row per (document, model)
+    assert rows[("scan.pdf", "rapidocr")]["success"] and "models" in rows[("scan.pdf", "rapidocr")]["extracted_text"].lower()
+    bad = rows[("scan.pdf", "tesseract")]
+    assert not bad["success"] and "tesseract: cannot load the engine" in bad["error"]
+    assert rows[("digital.pdf", "direct")]["success"] and rows[("digital.pdf", "tesseract")]["success"]  # no OCR pages
