@@ -159,15 +159,49 @@ def output_elements(
     return text_elements(output.text or "", page_number)
 
 
-def page_ocr(engine: OcrEngine) -> Callable[[Image.Image, float, int], tuple[list[DocumentElement], str]]:
-    """The pipeline's OCR hook for one loaded engine: the page turned upright (core/orientation.py, for
-    every engine alike unless its `auto_rotate` option is off), recognised, boxes mapped back."""
+OcrRequest = tuple[Image.Image, float, int]  # (page image, pixels per point, page number)
+OcrResult = tuple[list[DocumentElement], str]  # (elements, engine name)
+OcrPageFn = Callable[[Image.Image, float, int], OcrResult]
 
-    def run(image: Image.Image, pixels_per_point: float, page_number: int) -> tuple[list[DocumentElement], str]:
-        rotation = 0
-        if engine.config.options.get("auto_rotate", True):
-            image, rotation = upright(image)
-        output = engine.recognize(image)
-        return output_elements(output, pixels_per_point, page_number, rotation, image.size), engine.name
+
+class PageReader:
+    """Reads OCR pages through one engine, a batch at a time. Each page is turned upright first
+    (core/orientation.py, for every engine alike unless its `auto_rotate` option is off); boxes are
+    mapped back to the page as it lies. The engine is made by `load` at the first batch."""
+
+    def __init__(self, load: Callable[[], OcrEngine], batch_size: int = 1):
+        self._load = load
+        self._engine: OcrEngine | None = None
+        self.batch_size = max(1, batch_size)
+
+    @classmethod
+    def of(cls, fn: OcrPageFn) -> PageReader:
+        """A reader around a per-page function (tests, custom hooks): batches of one."""
+        reader = cls(lambda: None)
+        reader.read = lambda requests: [fn(*request) for request in requests]  # type: ignore[method-assign]
+        return reader
+
+    @property
+    def engine(self) -> OcrEngine:
+        if self._engine is None:
+            self._engine = self._load()
+        return self._engine
+
+    def read(self, requests: list[OcrRequest]) -> list[OcrResult]:
+        engine = self.engine
+        turned = [upright(image) if engine.config.options.get("auto_rotate", True) else (image, 0) for image, _, _ in requests]
+        outputs = engine.recognize_batch([image for image, _ in turned])
+        return [
+            (output_elements(output, ppp, number, rotation, image.size), engine.name)
+            for output, (image, rotation), (_, ppp, number) in zip(outputs, turned, requests, strict=True)
+        ]
+
+
+def page_ocr(engine: OcrEngine) -> OcrPageFn:
+    """One page through a loaded engine (the PageReader path, batch of one)."""
+    reader = PageReader(lambda: engine)
+
+    def run(image: Image.Image, pixels_per_point: float, page_number: int) -> OcrResult:
+        return reader.read([(image, pixels_per_point, page_number)])[0]
 
     return run

@@ -26,6 +26,7 @@ from docproc_assets.core.document import (
 )
 from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.layout import mark_page_furniture
+from docproc_assets.core.ocr import OcrPageFn, PageReader
 from docproc_assets.core.routing import TrackMode, analyse_page, image_route
 from docproc_assets.core.sniff import Kind
 from docproc_assets.core.sources import (
@@ -46,7 +47,6 @@ from docproc_assets.core.sources import (
 log = logging.getLogger(__name__)
 
 OUT_OF_MEMORY = "out of memory while parsing (the worker's memory limit, --max-memory-mb / DOCPROC_MAX_MEMORY_MB)"
-OcrPageFn = Callable[[object, float, int], tuple[list, str | None]]
 
 
 @dataclass
@@ -57,6 +57,7 @@ class Options:
     max_pixels: int = DEFAULT_MAX_PIXELS
     find_tables: bool = True
     table_model: bool = False  # PyMuPDF's layout model for tables: better on unruled grids, ~25x slower
+    skip_ocr: bool = False  # leave OCR pages empty without an error (a direct-only pass)
     office_timeout: float = 120.0
     cache_dir: Path | None = None
     converted: dict[str, Path | Exception] = field(default_factory=dict)  # document_id -> office PDF
@@ -157,24 +158,59 @@ def detect(path: Path, options: Options | None = None) -> Detection:
     return result
 
 
+def _rendered(page, options: Options) -> tuple[object, float]:
+    image, pixels_per_inch = render_page(page, options.ocr_dpi, options.max_pixels)
+    return image, pixels_per_inch / 72
+
+
 def _dimensions(page) -> PageDimensions:
     return PageDimensions(width=round(page.rect.width, 2), height=round(page.rect.height, 2), rotation=page.rotation)
 
 
-def _ocr_page(page: Page, image, scale: float, ocr: OcrPageFn | None) -> None:
-    """Fill an OCR page through the engine; without one the page says so and stays empty."""
-    if ocr is None:
-        page.error = "OCR needed but no OCR engine was given (pick one with --engine; see `docproc engines`)"
-        return
-    try:
-        page.elements, page.engine = ocr(image, scale, page.page_number)
-    except DocumentError as exc:
-        page.error = str(exc)
+class OcrQueue:
+    """OCR pages waiting for their engine, read a batch at a time (a VLM on a GPU reads several pages
+    in one forward pass). At most `batch_size` rendered page images are held at once."""
+
+    NO_ENGINE = "OCR needed but no OCR engine was given (pick one with --engine; see `docproc engines`)"
+
+    def __init__(self, ocr: PageReader | OcrPageFn | None, skip: bool = False):
+        self.reader = ocr if ocr is None or isinstance(ocr, PageReader) else PageReader.of(ocr)
+        self.skip = skip
+        self.pending: list[tuple[Page, object, float, float]] = []
+
+    def add(self, page: Page, image_source: Callable[[], tuple[object, float]], started: float) -> None:
+        """Queue an OCR page; `image_source()` gives (image, pixels per point), called only when read."""
+        if self.skip or self.reader is None:
+            page.error = None if self.skip else self.NO_ENGINE
+            page.seconds = round(time.perf_counter() - started, 4)
+            return
+        image, pixels_per_point = image_source()
+        self.pending.append((page, image, pixels_per_point, time.perf_counter() - started))
+        if len(self.pending) >= self.reader.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        start = time.perf_counter()
+        try:
+            results = self.reader.read([(image, ppp, page.page_number) for page, image, ppp, _ in batch])
+        except DocumentError as exc:
+            for page, *_ in batch:
+                page.error = str(exc)
+            return
+        share = (time.perf_counter() - start) / len(batch)
+        for (page, _image, _ppp, before), (elements, engine) in zip(batch, results, strict=True):
+            page.elements, page.engine = elements, engine
+            page.seconds = round(before + share, 4)
 
 
-def extract(path: Path, options: Options | None = None, ocr: OcrPageFn | None = None) -> UnifiedDocument:
-    """The UnifiedDocument of one file. `ocr(image, pixels_per_point, page_number)` handles OCR pages."""
+def extract(path: Path, options: Options | None = None, ocr: PageReader | OcrPageFn | None = None) -> UnifiedDocument:
+    """The UnifiedDocument of one file. `ocr` reads OCR pages: a PageReader (batched), or a function
+    `ocr(image, pixels_per_point, page_number) -> (elements, engine name)`."""
     options = options or Options()
+    queue = OcrQueue(ocr, skip=options.skip_ocr)
     try:
         ident = identify(path)
     except DocumentError as exc:
@@ -190,10 +226,11 @@ def extract(path: Path, options: Options | None = None, ocr: OcrPageFn | None = 
                     start = time.perf_counter()
                     route = image_route(i, n, options.track)
                     page = Page(page_number=i, dimensions=dims, track=route.track, route=route)
-                    if route.track == Track.OCR:
-                        _ocr_page(page, frame.convert("RGB"), (dims.dpi or 72) / 72, ocr)
                     page.seconds = round(time.perf_counter() - start, 4)
+                    if route.track == Track.OCR:
+                        queue.add(page, lambda f=frame, d=dims: (f.convert("RGB"), (d.dpi or 72) / 72), start)
                     pages.append(page)
+                queue.flush()
         else:
             pdf_path = _pdf_path(ident, options)
             if ident.filetype.kind == Kind.OFFICE:
@@ -212,11 +249,11 @@ def extract(path: Path, options: Options | None = None, ocr: OcrPageFn | None = 
                     if page.track == Track.DIRECT:
                         page.elements = direct.extract_page(pdf_page, analysis, options.find_tables, options.table_model)
                         page.engine = "pymupdf"
+                        page.seconds = round(time.perf_counter() - start, 4)
                     else:
-                        image, pixels_per_inch = render_page(pdf_page, options.ocr_dpi, options.max_pixels)
-                        _ocr_page(page, image, pixels_per_inch / 72, ocr)
-                    page.seconds = round(time.perf_counter() - start, 4)
+                        queue.add(page, lambda p=pdf_page: _rendered(p, options), start)
                     pages.append(page)
+                queue.flush()
     except DocumentError as exc:
         return failed_document(path, str(exc), meta)
     except MUPDF_ERROR as exc:
@@ -254,12 +291,9 @@ def extract_with_engine(path: Path, options: Options, engine: str | None, overri
     return extract(path, options, lazy_ocr(engine, overrides) if engine else None)
 
 
-def lazy_ocr(engine: str, overrides: dict | None = None) -> OcrPageFn:
-    def run(image, pixels_per_point: float, page_number: int):
-        from docproc_assets.core.engines.registry import get_config, load_engine
-        from docproc_assets.core.ocr import page_ocr
+def lazy_ocr(engine: str, overrides: dict | None = None) -> PageReader:
+    """A reader for a registry engine, loaded at its first batch; batches as large as the model allows."""
+    from docproc_assets.core.engines.registry import get_config, load_engine
 
-        config = get_config(engine, **(overrides or {}))
-        return page_ocr(load_engine(engine, config))(image, pixels_per_point, page_number)
-
-    return run
+    config = get_config(engine, **(overrides or {}))
+    return PageReader(lambda: load_engine(engine, config), batch_size=config.max_batch_size)

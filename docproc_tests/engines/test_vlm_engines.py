@@ -329,3 +329,23 @@ def test_unloadable_weights_are_a_document_error(tiny_models, tmp_path, monkeypa
     doc = pipeline.extract_with_engine(documents.png(tmp_path / "scan.png"), pipeline.Options(), "rolmocr")
     assert doc.status != Status.OK
     assert "rolmocr: cannot load the model from" in (doc.pages[0].error if doc.pages else doc.error)
+
+
+def test_pipeline_reads_ocr_pages_in_batches(steer, tmp_path, monkeypatch):
+    """A 3-page scan with batch size 2: the engine sees [2, 1] pages, every page gets its own elements."""
+    from docproc_assets.core.ocr import PageReader
+
+    engine = steer("qwen2_5_vl", eos=-100.0)
+    seen: list[int] = []
+    real = engine.recognize_batch
+
+    def spy(images):
+        seen.append(len(images))
+        return real(images)
+
+    monkeypatch.setattr(engine, "recognize_batch", spy)
+    path = documents.scanned_pdf(tmp_path / "scan.pdf", texts=["one", "two", "three"], dpi=72)
+    doc = pipeline.extract(path, pipeline.Options(ocr_dpi=72), PageReader(lambda: engine, batch_size=2))
+    assert seen == [2, 1]
+    assert [p.page_number for p in doc.pages] == [1, 2, 3]
+    assert all(p.engine == engine.name and p.elements and p.seconds > 0 for p in doc.pages)
