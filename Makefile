@@ -51,8 +51,10 @@ ui: install
 	$(BIN)/docproc pools --apply
 	$(BIN)/dagster dev -w workspace.yaml
 
+# Every benchmark on CORPUS into docs/BENCHMARKS.md; BENCH_ARGS= (empty) for the full OCR engine run.
+BENCH_ARGS ?= --quick
 bench: install
-	$(BIN)/python bench/direct.py $(or $(CORPUS),samples)
+	$(BIN)/python bench/run_all.py $(or $(CORPUS),samples) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache data
