@@ -18,16 +18,12 @@ from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.isolation import IsolatedWorker
 from docproc_assets.core.pipeline import Detection, Options, detect, extract_with_engine, failed_document, prepare_office
 from docproc_assets.core.routing import TrackMode
+from docproc_assets.core.sniff import worth_trying
 
 DEFAULT_DATASET = "HuggingFaceM4/DocumentVQA"  # core/datasets.py, not imported here: `datasets` loads slowly
 
 app = typer.Typer(help="Dual-track document processing: direct extraction or OCR, page by page.", no_args_is_help=True)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
-
-SUPPORTED_SUFFIXES = {
-    ".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif",
-    ".docx", ".doc", ".odt", ".rtf", ".pptx", ".ppt", ".odp", ".xlsx", ".xls", ".ods",
-}
 
 
 class OutputFormat(StrEnum):
@@ -54,7 +50,7 @@ def expand(paths: list[Path]) -> list[Path]:
             out += sorted(
                 p for p in path.rglob("*")
                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                and p.suffix.lower() in SUPPORTED_SUFFIXES
+                and worth_trying(p)
             )
         else:
             out.append(path)

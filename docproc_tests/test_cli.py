@@ -101,3 +101,14 @@ def test_forced_ocr_without_engine_is_reported(tmp_path):
 def test_schema_command():
     result = run("schema")
     assert json.loads(result.stdout)["title"] == "UnifiedDocument"
+
+
+def test_folder_walk_takes_documents_by_content(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    D.digital_pdf(d / "no-extension")
+    (d / "notes.txt").write_text("not a document")
+    (d / "scan.gt.txt").write_text("ground truth")
+    result = run("detect", "--json", d)
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["path"].rsplit("/", 1)[1] for r in rows] == ["no-extension"] and rows[0]["track"] == "direct"

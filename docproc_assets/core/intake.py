@@ -24,10 +24,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-SUPPORTED_SUFFIXES = frozenset({
-    ".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif",
-    ".docx", ".doc", ".odt", ".rtf", ".pptx", ".ppt", ".odp", ".xlsx", ".xls", ".ods",
-})
+from docproc_assets.core.sniff import DOCUMENT_SUFFIXES, worth_trying
+
 # Names that writers use while a file is incomplete: browsers, rsync, editors, office lock files.
 TEMP_SUFFIXES = frozenset({".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp", ".filepart"})
 TEMP_PREFIXES = ("~$", ".~lock")
@@ -115,9 +113,6 @@ def walk(root: Path, skipped: dict[str, int] | None = None) -> Iterator[Candidat
             if is_temporary(entry.name):
                 skip("temporary")
                 continue
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                skip("unsupported")
-                continue
             try:
                 if entry.is_symlink():
                     target = path.resolve()
@@ -129,6 +124,9 @@ def walk(root: Path, skipped: dict[str, int] | None = None) -> Iterator[Candidat
                         continue
                 elif not entry.is_file(follow_symlinks=False):
                     skip("not a file")
+                    continue
+                if not worth_trying(path):  # by suffix; by content only for unknown suffixes
+                    skip("unsupported")
                     continue
                 st = entry.stat(follow_symlinks=False)
                 size = path.stat().st_size
@@ -224,7 +222,7 @@ class ObjectStore:
         folder = self._folder(document_id)
         folder.mkdir(parents=True, exist_ok=True)
         suffix = Path(filename).suffix.lower()
-        suffix = suffix if suffix in SUPPORTED_SUFFIXES else ""
+        suffix = suffix if suffix in DOCUMENT_SUFFIXES else ""
         object_name = f"{document_id}{suffix}"
         shutil.move(tmp, folder / object_name)
         reg = Registered(document_id, filename, source, (folder / object_name).stat().st_size, object_name,

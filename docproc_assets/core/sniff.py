@@ -15,9 +15,16 @@ from pathlib import Path
 
 import magic
 
-from docproc_assets.core.errors import CorruptDocument, PasswordRequired, UnsupportedDocument
+from docproc_assets.core.errors import CorruptDocument, DocumentError, PasswordRequired, UnsupportedDocument
 
 HEAD_BYTES = 64 * 1024
+
+# Names a folder walk takes without looking inside; other files are taken when their content is a
+# supported type (a scan saved without an extension), and left alone otherwise (notes, manifests).
+DOCUMENT_SUFFIXES = frozenset({
+    ".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif",
+    ".docx", ".doc", ".odt", ".rtf", ".pptx", ".ppt", ".odp", ".xlsx", ".xls", ".ods",
+})
 
 
 class Kind(StrEnum):
@@ -114,3 +121,16 @@ def _zip_office_mime(path: Path, mime: str) -> str:
     except zipfile.BadZipFile as exc:
         raise CorruptDocument(f"corrupt or truncated office file ({mime}): {exc}") from exc
     raise UnsupportedDocument("zip archive, not a document (no office parts inside)")
+
+
+def worth_trying(path: Path) -> bool:
+    """Should a folder walk take this file? Known document suffixes yes; others only by content."""
+    if path.suffix.lower() in DOCUMENT_SUFFIXES:
+        return True
+    if path.name.endswith(".gt.txt"):
+        return False
+    try:
+        sniff(path)
+    except (DocumentError, OSError):
+        return False
+    return True

@@ -20,12 +20,13 @@ def test_skips_hidden_temporary_unsupported_and_escaping_symlinks(tmp_path):
     _touch(inbox / ".cache" / "c.pdf")
     _touch(inbox / "d.pdf.part")
     _touch(inbox / "~$e.docx")
-    _touch(inbox / "notes.txt")
+    _touch(inbox / "notes.txt", b"just notes, not a document")
+    _touch(inbox / "scan-without-extension")  # a PDF by content: taken
     (inbox / "out.pdf").symlink_to(_touch(outside / "secret.pdf"))
     (inbox / "in.pdf").symlink_to(inbox / "a.pdf")
     (inbox / "linkdir").symlink_to(outside, target_is_directory=True)
     skipped = {}
-    assert sorted(c.name for c in walk(inbox, skipped)) == ["a.pdf", "in.pdf", "sub/b.png"]
+    assert sorted(c.name for c in walk(inbox, skipped)) == ["a.pdf", "in.pdf", "scan-without-extension", "sub/b.png"]
     assert skipped == {"hidden": 2, "temporary": 2, "unsupported": 1, "symlink outside inbox": 1, "symlinked folder": 1}
 
 
