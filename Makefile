@@ -8,9 +8,9 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages: LibreOffice for office files, libmagic for file types, Tesseract and its languages,
-# qpdf and poppler-utils to check PDFs we write.
+# qpdf and poppler-utils to check PDFs we write, chromium for the report and UI tests (headless, never downloaded).
 APT_PACKAGES := libreoffice-nogui libmagic1 tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra \
-	qpdf poppler-utils postgresql
+	qpdf poppler-utils postgresql chromium
 
 .PHONY: install system run test test-fast ui bench clean
 

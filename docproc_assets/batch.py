@@ -77,10 +77,11 @@ class BatchResult:
     db_path: Path | None = None
     report_path: Path | None = None
     outputs: Path | None = None
+    synthetic: int = 0  # self-supervised page documents added by --evaluate
 
 
 def run_batch(
-    folder: Path,
+    folder: Path | None,
     models: list[str] | None = None,
     db_path: Path | None = None,
     report_path: Path | None = None,
@@ -90,8 +91,15 @@ def run_batch(
     on_chunk: Callable[[int, int], None] | None = None,
     quiet: bool = True,
     force: bool = False,
+    dataset: str | None = None,
+    split: str = "train",
+    evaluate: bool = False,
+    synthesis=None,
 ) -> BatchResult:
-    """Register the documents of `folder` and materialize every asset over them with `models`."""
+    """Register the documents of `folder` (or the first `sample_size` rows of a DocumentVQA-format
+    `dataset`) and materialize every asset over them with `models`. `evaluate` adds self-supervised
+    pages: the digital pages of the batch rendered (and degraded) per `synthesis`, as documents of
+    their own with their text layer as ground truth (core/evaluation.py)."""
     dagster_home()
     import dagster as dg
 
@@ -117,17 +125,31 @@ def run_batch(
     if unknown:
         raise ValueError(f"unknown models {unknown} (known: {', '.join(MODELS)})")
 
-    files = intake.list_folder(Path(folder))
-    if sample_size and sample_size < len(files):
-        files = sorted(random.Random(0).sample(files, sample_size))
-    registered = resource.objects().put_files(files)
-    keys = list(dict.fromkeys(r.document_id for r in registered))
+    from docproc_assets.core import evaluation
+
+    store = resource.store()
+    objects = resource.objects()
+    if dataset:
+        from docproc_assets.core import datasets
+
+        ingested = datasets.ingest(objects, dataset, split, sample_size or 0)
+        keys = ingested.document_ids
+        store.stage("answers", ingested.answers)
+    else:
+        files = intake.list_folder(Path(folder))
+        if sample_size and sample_size < len(files):
+            files = sorted(random.Random(0).sample(files, sample_size))
+        registered = objects.put_files(files)
+        keys = list(dict.fromkeys(r.document_id for r in registered))
+        store.stage("ground_truth", [row for r in registered for row in evaluation.sidecar_rows(r.document_id, Path(r.source_path))])
 
     instance = dg.DagsterInstance.get()
-    known = set(instance.get_dynamic_partitions(documents.name))
-    if new := [k for k in keys if k not in known]:
-        instance.add_dynamic_partitions(documents.name, new)
-    ordered = instance.get_dynamic_partitions(documents.name)
+
+    def add_partitions(keys: list[str]) -> list[str]:
+        known = set(instance.get_dynamic_partitions(documents.name))
+        if new := [k for k in keys if k not in known]:
+            instance.add_dynamic_partitions(documents.name, new)
+        return instance.get_dynamic_partitions(documents.name)
 
     definitions = defs()
     everything = [*definitions.assets, *(definitions.asset_checks or [])]
@@ -135,23 +157,37 @@ def run_batch(
     run_config = {"loggers": {"console": {"config": {"log_level": "WARNING" if quiet else "INFO"}}}}
     result = BatchResult(keys, models, db_path=Path(resource.db_path), report_path=Path(resource.report_path),
                          outputs=resource.outputs())
-    chunks = contiguous_chunks(keys, ordered, chunk_size or MAX_PARTITIONS_PER_RUN)
-    for n, chunk in enumerate(chunks, start=1):
-        stale = selection if force else stale_assets(resource, chunk, models)
-        if not stale:  # every document of the chunk is routed and extracted by these model versions
-            result.cached_chunks += 1
+
+    def run_chunks(keys: list[str], ordered: list[str], first: int) -> int:
+        chunks = contiguous_chunks(keys, ordered, chunk_size or MAX_PARTITIONS_PER_RUN)
+        for n, chunk in enumerate(chunks, start=first):
+            stale = selection if force else stale_assets(resource, chunk, models)
+            if not stale:  # every document of the chunk is routed and extracted by these model versions
+                result.cached_chunks += 1
+                if on_chunk:
+                    on_chunk(n, len(chunk))
+                continue
+            run = dg.materialize(
+                everything, selection=stale, instance=instance, resources={"docproc": resource}, run_config=run_config,
+                tags={RANGE_START: chunk[0], RANGE_END: chunk[-1], "docproc/source": "batch", "docproc/documents": str(len(chunk))},
+                raise_on_error=False,
+            )
+            result.runs.append(run.run_id)
+            result.failed_runs += not run.success
             if on_chunk:
                 on_chunk(n, len(chunk))
-            continue
-        run = dg.materialize(
-            everything, selection=stale, instance=instance, resources={"docproc": resource}, run_config=run_config,
-            tags={RANGE_START: chunk[0], RANGE_END: chunk[-1], "docproc/source": "batch", "docproc/documents": str(len(chunk))},
-            raise_on_error=False,
-        )
-        result.runs.append(run.run_id)
-        result.failed_runs += not run.success
-        if on_chunk:
-            on_chunk(n, len(chunk))
+        return first + len(chunks)
+
+    done = run_chunks(keys, add_partitions(keys), 1)
+    if evaluate:  # self-supervised pages from the batch's digital pages, then through the same assets
+        direct = {r[0] for r in store.query(
+            "SELECT DISTINCT document_id FROM pages WHERE track = 'direct' AND document_id IN (SELECT unnest(?::VARCHAR[]))", [keys])[1]}
+        synthetic, truth = evaluation.synthesize(objects, keys, synthesis or evaluation.Synthesis(), direct)
+        store.stage("ground_truth", truth)
+        extra = [k for k in dict.fromkeys(r.document_id for r in synthetic) if k not in set(keys)]
+        result.documents = keys + extra
+        result.synthetic = len(extra)
+        run_chunks(extra, add_partitions(extra), done)
     run = dg.materialize(everything, selection=TAIL, instance=instance, resources={"docproc": resource},
                          run_config=run_config, tags={"docproc/source": "batch"}, raise_on_error=False)
     result.runs.append(run.run_id)

@@ -195,9 +195,9 @@ def _extract_one(objects: ObjectStore, doc_id: str, model: str, track: Track, to
     start = time.perf_counter()
     try:
         if model == DIRECT:
-            doc: UnifiedDocument = worker.run(extract_direct, path, options)
+            doc, peak_mb = worker.run(measured, extract_direct, path, options)
         else:
-            doc = worker.run(extract_with_engine, path, options, model)
+            doc, peak_mb = worker.run(measured, extract_with_engine, path, options, model)
     except DocumentError as exc:
         return {"error": f"{exc.kind}: {exc}", "seconds": round(time.perf_counter() - start, 4)}
     doc = doc.model_copy(update={"metadata": doc.metadata.model_copy(update={"filename": info.filename, "source_path": info.source_path})})
@@ -219,7 +219,16 @@ def _extract_one(objects: ObjectStore, doc_id: str, model: str, track: Track, to
     return {
         "extracted_text": text, "success": error is None, "error": error, "token_count": len(text.split()),
         "seconds": round(sum(p.seconds or 0.0 for p in pages) if pages else time.perf_counter() - start, 4),
+        "peak_memory_mb": peak_mb,
     }
+
+
+def measured(fn: Callable, *args):
+    """fn(*args) in the worker, with the worker's peak resident memory so far (MB; the model stays loaded)."""
+    import resource
+
+    result = fn(*args)
+    return result, round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def engine_problem(model: str, gpu_budget_gib: float) -> str | None:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from docproc_assets.core import stages
+from docproc_assets.core import evaluation, stages
 from docproc_assets.defs.intake.partitions import documents, per_chunk
 from docproc_assets.defs.resources import DocprocResource
 
@@ -11,18 +11,22 @@ from docproc_assets.defs.resources import DocprocResource
 def raw_documents(context: dg.AssetExecutionContext, docproc: DocprocResource) -> dg.MaterializeResult:
     """Documents registered from the inbox folder (`data/inbox`, sensor `inbox_sensor`), a named folder
     (`docproc batch FOLDER`) or a dataset source. One partition per document, keyed by the sha256 of
-    its bytes: the same file dropped twice is one document. Writes the `documents` table."""
+    its bytes: the same file dropped twice is one document. Writes the `documents` table, and
+    `ground_truth` where a `NAME.gt.txt` sidecar lies beside the registered file."""
     objects = docproc.objects()
     ids = context.partition_keys
     known = [i for i in ids if objects.exists(i)]
     rows = stages.register(objects, known)
     rows += [{"document_id": i, "status": "error", "error": "not in the object store"} for i in ids if i not in set(known)]
+    truth = evaluation.registered_sidecars(objects, known)
     store = docproc.store()
     store.stage("documents", rows)
+    store.stage("ground_truth", truth)
     store.flush(wait=5)
     context.log.info(f"registered {len(known)} documents ({len(ids) - len(known)} missing from {objects.root})")
     return dg.MaterializeResult(metadata={
-        "documents": len(ids), "missing": len(ids) - len(known), "object_store": dg.MetadataValue.path(str(objects.root)),
+        "documents": len(ids), "missing": len(ids) - len(known), "ground_truth_pages": len(truth),
+        "object_store": dg.MetadataValue.path(str(objects.root)),
     })
 
 

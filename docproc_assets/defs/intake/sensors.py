@@ -10,7 +10,7 @@ from docproc_assets.defs.intake.partitions import MAX_PARTITIONS_PER_RUN, docume
 from docproc_assets.defs.resources import DocprocResource
 
 PARTITIONED = [dg.AssetKey("raw_documents"), dg.AssetKey("document_routes"), dg.AssetKey("direct_extractions")]
-TAIL = [dg.AssetKey("extractions"), dg.AssetKey("model_metrics"), dg.AssetKey("comparison_report")]
+TAIL = [dg.AssetKey("extractions"), dg.AssetKey("evaluation"), dg.AssetKey("model_metrics"), dg.AssetKey("comparison_report")]
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
