@@ -277,10 +277,11 @@ def batch_cmd(
                         "ORDER BY model = 'direct' DESC, model")
     if scores:
         acc = Table(title="accuracy (model_metrics)" + (f"; {result.synthetic} self-supervised pages" if result.synthetic else ""))
-        for col in scores[0]:
-            acc.add_column(col, justify="left" if col == "model" else "right")
+        cols = [c for c in scores[0] if any(r[c] is not None for r in scores)]
+        for col in cols:
+            acc.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
         for row in scores:
-            acc.add_row(*("" if v is None else str(v) for v in row.values()))
+            acc.add_row(*("" if row[c] is None else str(row[c]) for c in cols))
         Console().print(acc)
     print(f"DuckDB:  {result.db_path}   (docproc query \"SELECT * FROM model_metrics\" --db {result.db_path})")
     print(f"report:  {result.report_path.with_suffix('.html')} (interactive), {result.report_path.with_suffix('.md')}")

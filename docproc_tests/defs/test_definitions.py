@@ -56,6 +56,7 @@ def test_gpu_budget_rule():
     assert not over_budget(MODELS["rapidocr"], 0)
 
 
-def test_sensor_is_on_by_default():
-    (sensor,) = defs().sensors
-    assert sensor.name == "inbox_sensor" and sensor.default_status == dg.DefaultSensorStatus.RUNNING
+def test_sensors_are_on_by_default():
+    sensors = {s.name: s for s in defs().sensors}
+    assert set(sensors) == {"inbox_sensor", "dataset_sensor"}
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
