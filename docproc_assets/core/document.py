@@ -131,6 +131,8 @@ class Page(_Model):
     route: PageRoute
     elements: list[DocumentElement] = Field(default_factory=list)
     engine: str | None = None  # "pymupdf" for direct pages, the OCR engine's name otherwise
+    token_count: int | None = None  # tokens the engine generated (VLMs); None where it has no tokens
+    truncated: bool = False  # generation stopped at max_new_tokens: the page's text may be cut short
     seconds: float | None = None
     error: str | None = None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from statistics import fmean
 
 from PIL import Image
@@ -160,8 +161,22 @@ def output_elements(
 
 
 OcrRequest = tuple[Image.Image, float, int]  # (page image, pixels per point, page number)
-OcrResult = tuple[list[DocumentElement], str]  # (elements, engine name)
-OcrPageFn = Callable[[Image.Image, float, int], OcrResult]
+
+
+@dataclass
+class OcrResult:
+    """One page read: its elements, the engine's name, and for generative engines the tokens spent."""
+
+    elements: list[DocumentElement]
+    engine: str
+    token_count: int | None = None
+    truncated: bool = False
+
+    def __iter__(self):  # (elements, engine) unpacking, for simple per-page callers
+        return iter((self.elements, self.engine))
+
+
+OcrPageFn = Callable[[Image.Image, float, int], "OcrResult | tuple[list[DocumentElement], str]"]
 
 
 class PageReader:
@@ -192,7 +207,7 @@ class PageReader:
         turned = [upright(image) if engine.config.options.get("auto_rotate", True) else (image, 0) for image, _, _ in requests]
         outputs = engine.recognize_batch([image for image, _ in turned])
         return [
-            (output_elements(output, ppp, number, rotation, image.size), engine.name)
+            OcrResult(output_elements(output, ppp, number, rotation, image.size), engine.name, output.token_count, output.truncated)
             for output, (image, rotation), (_, ppp, number) in zip(outputs, turned, requests, strict=True)
         ]
 

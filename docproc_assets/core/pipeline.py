@@ -26,7 +26,7 @@ from docproc_assets.core.document import (
 )
 from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.layout import mark_page_furniture
-from docproc_assets.core.ocr import OcrPageFn, PageReader
+from docproc_assets.core.ocr import OcrPageFn, OcrResult, PageReader
 from docproc_assets.core.routing import TrackMode, analyse_page, image_route
 from docproc_assets.core.sniff import Kind
 from docproc_assets.core.sources import (
@@ -201,8 +201,10 @@ class OcrQueue:
                 page.error = str(exc)
             return
         share = (time.perf_counter() - start) / len(batch)
-        for (page, _image, _ppp, before), (elements, engine) in zip(batch, results, strict=True):
-            page.elements, page.engine = elements, engine
+        for (page, _image, _ppp, before), result in zip(batch, results, strict=True):
+            page.elements, page.engine = tuple(result)
+            if isinstance(result, OcrResult):
+                page.token_count, page.truncated = result.token_count, result.truncated
             page.seconds = round(before + share, 4)
 
 

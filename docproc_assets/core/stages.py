@@ -217,10 +217,17 @@ def _extract_one(objects: ObjectStore, doc_id: str, model: str, track: Track, to
     else:
         error = None
     return {
-        "extracted_text": text, "success": error is None, "error": error, "token_count": len(text.split()),
+        "extracted_text": text, "success": error is None, "error": error, "token_count": token_count(pages, text),
+        "truncated_pages": sum(p.truncated for p in pages),
         "seconds": round(sum(p.seconds or 0.0 for p in pages) if pages else time.perf_counter() - start, 4),
         "peak_memory_mb": peak_mb,
     }
+
+
+def token_count(pages, text: str) -> int:
+    """Generated tokens where the engine reports them (VLMs); words otherwise (classic OCR, direct)."""
+    counted = [p.token_count for p in pages if p.token_count is not None]
+    return sum(counted) if counted else len(text.split())
 
 
 def measured(fn: Callable, *args):

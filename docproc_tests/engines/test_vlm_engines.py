@@ -349,3 +349,30 @@ def test_pipeline_reads_ocr_pages_in_batches(steer, tmp_path, monkeypatch):
     assert seen == [2, 1]
     assert [p.page_number for p in doc.pages] == [1, 2, 3]
     assert all(p.engine == engine.name and p.elements and p.seconds > 0 for p in doc.pages)
+    # EOS suppressed: every page ran into max_new_tokens, and says so
+    assert all(p.token_count == engine.config.max_new_tokens and p.truncated for p in doc.pages)
+
+
+def test_token_counts_and_truncation_reach_the_extractions_row(tiny_models, tmp_path, monkeypatch):
+    """Through the Dagster stage (a spawned worker): the registry override travels by environment."""
+    import json
+
+    from docproc_assets.core import stages
+    from docproc_assets.core.intake import ObjectStore
+
+    name = "qwen2.5-vl-3b"
+    models_dir = tmp_path / "models"
+    (models_dir / registry.MODELS[name].model_id).parent.mkdir(parents=True)
+    os.symlink(tiny_models["qwen2_5_vl"].path, models_dir / registry.MODELS[name].model_id)
+    monkeypatch.setenv("DOCPROC_MODELS_DIR", str(models_dir))
+    monkeypatch.setenv(registry.OVERRIDES_ENV, json.dumps({name: {"max_new_tokens": 4}}))
+    objects = ObjectStore(tmp_path / "objects")
+    (registered,) = objects.put_files([documents.scanned_pdf(tmp_path / "scan.pdf", ["one", "two"], dpi=72)])
+    ids = [registered.document_id]
+    stages.route(objects, ids)
+    result = stages.extract_chunk(objects, ids, name, stages.model_version(name), set(), options=pipeline.Options(ocr_dpi=72))
+    (row,) = result.rows
+    assert row["success"], row["error"]
+    assert row["pages"] == 2 and row["truncated_pages"] == 2
+    assert row["token_count"] == 2 * 4  # generated tokens, not words
+    assert row["model_version"] == registry.get_config(name).version != registry.MODELS[name].version
