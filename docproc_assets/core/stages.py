@@ -106,13 +106,9 @@ def route(objects: ObjectStore, ids: Sequence[str], options: Options | None = No
     return result
 
 
-def defer_ocr(image, pixels_per_point: float, page_number: int):
-    """The OCR hook of the direct pass: OCR pages are left to the OCR models."""
-    return [], None
-
-
 def extract_direct(path: Path, options: Options) -> UnifiedDocument:
-    return extract(path, dataclasses.replace(options, ocr_dpi=36.0), defer_ocr)
+    """The direct pass: OCR pages are left empty (not rendered) for the OCR models."""
+    return extract(path, dataclasses.replace(options, skip_ocr=True))
 
 
 @dataclass
