@@ -127,8 +127,13 @@ def test_make_ui_sensor_runs_and_screenshots(tmp_path):
                     chrome.evaluate(SKIP_ONBOARDING)
                     time.sleep(1)
                 assert expect in chrome.evaluate("document.body.innerText"), name
+                chrome.evaluate(SKIP_ONBOARDING)
                 time.sleep(2)  # the graph lays itself out
                 chrome.screenshot(ARTIFACTS / f"{name}.png", full_page=False)
+            # one group's lineage, every asset node drawn (the global graph shows groups collapsed)
+            chrome.open(f"http://127.0.0.1:{port}/locations/__repository__@docproc/asset-groups/ocr/lineage", settle=3.0)
+            chrome.evaluate(SKIP_ONBOARDING)
+            chrome.screenshot(ARTIFACTS / "asset-graph-ocr-group.png", full_page=False)
             reports = sorted((data / "reports").glob("*.html")) if (data / "reports").exists() else []
             if reports:  # the HTML report (issue 6), where this version writes one
                 chrome.open(reports[0].as_uri(), settle=2.0)
