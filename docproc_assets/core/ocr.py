@@ -172,11 +172,8 @@ class OcrResult:
     token_count: int | None = None
     truncated: bool = False
 
-    def __iter__(self):  # (elements, engine) unpacking, for simple per-page callers
-        return iter((self.elements, self.engine))
 
-
-OcrPageFn = Callable[[Image.Image, float, int], "OcrResult | tuple[list[DocumentElement], str]"]
+OcrPageFn = Callable[[Image.Image, float, int], OcrResult]
 
 
 class PageReader:

@@ -26,7 +26,7 @@ from docproc_assets.core.document import (
 )
 from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.layout import mark_page_furniture
-from docproc_assets.core.ocr import OcrPageFn, OcrResult, PageReader
+from docproc_assets.core.ocr import OcrPageFn, PageReader
 from docproc_assets.core.routing import TrackMode, analyse_page, image_route
 from docproc_assets.core.sniff import Kind
 from docproc_assets.core.sources import (
@@ -202,15 +202,14 @@ class OcrQueue:
             return
         share = (time.perf_counter() - start) / len(batch)
         for (page, _image, _ppp, before), result in zip(batch, results, strict=True):
-            page.elements, page.engine = tuple(result)
-            if isinstance(result, OcrResult):
-                page.token_count, page.truncated = result.token_count, result.truncated
+            page.elements, page.engine = result.elements, result.engine
+            page.token_count, page.truncated = result.token_count, result.truncated
             page.seconds = round(before + share, 4)
 
 
 def extract(path: Path, options: Options | None = None, ocr: PageReader | OcrPageFn | None = None) -> UnifiedDocument:
     """The UnifiedDocument of one file. `ocr` reads OCR pages: a PageReader (batched), or a function
-    `ocr(image, pixels_per_point, page_number) -> (elements, engine name)`."""
+    `ocr(image, pixels_per_point, page_number) -> OcrResult`."""
     options = options or Options()
     queue = OcrQueue(ocr, skip=options.skip_ocr)
     try:

@@ -93,7 +93,7 @@ def test_rotated_scans_are_turned_upright(degrees):
     fix, confidence = detect_rotation(turned)
     assert (degrees + fix) % 360 == 0, (degrees, fix, confidence)
     assert detect_rotation(page)[0] == 0
-    elements = page_ocr(engine_or_skip("tesseract"))(turned, 150 / 72, 1)[0]
+    elements = page_ocr(engine_or_skip("tesseract"))(turned, 150 / 72, 1).elements
     assert cer(D.PARAGRAPH * 3, " ".join(e.content for e in elements)) < 0.03
     # boxes are where the text lies on the page as given: sideways lines are tall, and inside the page
     width, height = turned.width * 72 / 150, turned.height * 72 / 150
@@ -112,7 +112,7 @@ def test_rotated_scans_are_turned_upright(degrees):
 def test_rapidocr_reads_a_rotated_page():
     engine = engine_or_skip("rapidocr")
     turned = strip().rotate(180, expand=True)
-    elements = page_ocr(engine)(turned, 300 / 72, 1)[0]
+    elements = page_ocr(engine)(turned, 300 / 72, 1).elements
     assert cer(TEXT, " ".join(e.content for e in elements)) <= MAX_CER["rapidocr"]
 
 

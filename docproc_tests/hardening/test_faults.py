@@ -12,6 +12,7 @@ from docproc_assets.core import intake
 from docproc_assets.core.document import Status
 from docproc_assets.core.errors import ResourceLimitExceeded
 from docproc_assets.core.isolation import IsolatedWorker
+from docproc_assets.core.ocr import OcrResult
 from docproc_assets.core.pipeline import Options, extract
 from docproc_assets.core.store import Store
 from docproc_tests import documents as D
@@ -51,7 +52,7 @@ def _extract_with_memory_bomb(path: Path):
     """An OCR hook that runs out of memory (what an engine does on a page too big for it)."""
 
     def ocr(image, scale, page_number):
-        return [bytearray(64 * 1024**3)], None
+        return OcrResult([bytearray(64 * 1024**3)], "memory-bomb")
 
     return extract(path, Options(), ocr)
 
