@@ -15,7 +15,7 @@ from rich.console import Console
 from docproc_assets import __version__
 from docproc_assets.core.document import Status, UnifiedDocument, json_schema
 from docproc_assets.core.errors import DocumentError
-from docproc_assets.core.isolation import IsolatedWorker
+from docproc_assets.core.isolation import IsolatedWorker, default_memory_mb
 from docproc_assets.core.pipeline import Detection, Options, detect, extract_with_engine, failed_document, prepare_office
 from docproc_assets.core.routing import TrackMode
 from docproc_assets.core.sniff import worth_trying
@@ -39,7 +39,9 @@ Paths = Annotated[list[Path], typer.Argument(help="Files, or folders to walk for
 Track = Annotated[TrackMode, typer.Option("--track", help="auto routes each page; direct or ocr forces one track.")]
 Password = Annotated[str | None, typer.Option("--password", help="Password for encrypted PDFs.")]
 Timeout = Annotated[float, typer.Option("--timeout", help="Seconds allowed per document.")]
-MemoryMb = Annotated[int, typer.Option("--max-memory-mb", help="Address-space limit of the parsing worker (0 = none).")]
+MemoryMb = Annotated[
+    int | None, typer.Option("--max-memory-mb", help="Resident-memory limit per document (default: 75% of RAM; 0 = none).")
+]
 
 
 def expand(paths: list[Path]) -> list[Path]:
@@ -64,6 +66,10 @@ def _plain(value: object) -> str:
     return escape(str(value).replace("\r", "\\r").replace("\n", "\\n"))
 
 
+def _memory_limit(max_memory_mb: int | None) -> int:
+    return default_memory_mb() if max_memory_mb is None else max_memory_mb
+
+
 def _options(track: TrackMode, password: str | None, dual_track: bool = True) -> Options:
     return Options(track=track if dual_track else TrackMode.OCR, password=password)
 
@@ -75,13 +81,13 @@ def detect_cmd(
     track: Track = TrackMode.AUTO,
     password: Password = None,
     timeout: Timeout = 120.0,
-    max_memory_mb: MemoryMb = 0,
+    max_memory_mb: MemoryMb = None,
 ) -> None:
     """Route documents (per page) without extracting them. Bad documents never change the exit code."""
     files = expand(paths)
     options = _options(track, password)
     prepare_office(files, options)
-    with IsolatedWorker(timeout=timeout, memory_mb=max_memory_mb) as worker:
+    with IsolatedWorker(timeout=timeout, memory_mb=_memory_limit(max_memory_mb)) as worker:
         for path in files:
             try:
                 result: Detection = worker.run(detect, path, options)
@@ -118,7 +124,7 @@ def extract_cmd(
     output_dir: Annotated[Path | None, typer.Option("--output-dir", help="One output file per input.")] = None,
     dual_track: Annotated[bool, typer.Option("--dual-track/--no-dual-track", help="Off: every page goes to OCR.")] = True,
     timeout: Timeout = 600.0,
-    max_memory_mb: MemoryMb = 0,
+    max_memory_mb: MemoryMb = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Override the engine's batch size.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="Override the engine's device: auto, cpu or cuda.")] = None,
     model_path: Annotated[str | None, typer.Option("--model-path", help="Override the engine's weights: a local folder or hub id.")] = None,
@@ -138,7 +144,7 @@ def extract_cmd(
     failures = 0
     used: set[str] = set()
     overrides = {"max_batch_size": batch_size, "device": device, "model_id": model_path}
-    with IsolatedWorker(timeout=timeout, memory_mb=max_memory_mb) as worker:
+    with IsolatedWorker(timeout=timeout, memory_mb=_memory_limit(max_memory_mb)) as worker:
         for path in files:
             try:
                 document: UnifiedDocument = worker.run(extract_with_engine, path, options, engine, overrides)

@@ -1,18 +1,24 @@
 """Parsing untrusted files where a crash or a hang cannot take the caller down.
 
 One long-lived child process serves document after document (so a loaded OCR model is reused); when a
-document makes it hang past the timeout or die (a segfault in a parser, the memory limit), the child is
-killed and replaced and only that document fails.
+document makes it hang past the timeout, grow past the memory limit or die (a segfault in a parser),
+the child is killed and replaced and only that document fails.
+
+The memory limit is on resident memory, watched by the parent every POLL_SECONDS, not an address-space
+rlimit: ONNX Runtime, Paddle and torch reserve far more address space than they ever touch, so an
+rlimit that stops a decompression bomb also stops a model from loading.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import resource
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
+
+import psutil
 
 from docproc_assets.core.errors import DocumentError, DocumentTimeout, ResourceLimitExceeded
 
@@ -23,10 +29,15 @@ class WorkerCrashed(DocumentError):
     kind = "crash"
 
 
-def _serve(conn: Connection, memory_mb: int) -> None:
-    if memory_mb:
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+POLL_SECONDS = 0.05
+
+
+def default_memory_mb() -> int:
+    """Three quarters of this machine's memory: one document can never take the whole machine."""
+    return int(psutil.virtual_memory().total * 0.75 / 2**20)
+
+
+def _serve(conn: Connection) -> None:
     while True:
         try:
             job = conn.recv()
@@ -36,7 +47,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
         try:
             conn.send((True, fn(*args, **kwargs)))
         except MemoryError:
-            conn.send((False, ResourceLimitExceeded(f"memory limit of {memory_mb} MB exceeded")))
+            conn.send((False, ResourceLimitExceeded("out of memory")))
         except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent as data
             conn.send((False, exc if _picklable(exc) else RuntimeError(f"{type(exc).__name__}: {exc}")))
 
@@ -52,7 +63,7 @@ def _picklable(exc: BaseException) -> bool:
 
 
 class IsolatedWorker:
-    """Run functions in a child process with a per-call timeout and an optional address-space limit."""
+    """Run functions in a child process with a per-call timeout and a resident-memory limit (0: none)."""
 
     def __init__(self, timeout: float = 300.0, memory_mb: int = 0):
         self.timeout = timeout
@@ -64,7 +75,7 @@ class IsolatedWorker:
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=_serve, args=(child, self.memory_mb), daemon=True)
+        proc = self._ctx.Process(target=_serve, args=(child,), daemon=True)
         proc.start()  # may raise (no child processes allowed here): nothing half-started is kept
         self._proc = proc
         child.close()
@@ -84,20 +95,36 @@ class IsolatedWorker:
             self._start()
         assert self._conn is not None and self._proc is not None
         self._conn.send((fn, args, kwargs))
-        if not self._conn.poll(self.timeout):
-            self._kill()
-            raise DocumentTimeout(f"timed out after {self.timeout:g} s")
+        self._wait()
         try:
             ok, value = self._conn.recv()
         except (EOFError, ConnectionError):
             code = self._proc.exitcode if self._proc else None
             self._kill()
-            if self.memory_mb and code not in (None, 0):
-                raise ResourceLimitExceeded(f"worker died (exit {code}); memory limit {self.memory_mb} MB") from None
             raise WorkerCrashed(f"the parser crashed (exit code {code})") from None
         if not ok:
             raise value
         return value
+
+    def _wait(self) -> None:
+        """Until the answer is there; kill the child past the deadline or the memory limit."""
+        assert self._conn is not None and self._proc is not None
+        deadline = time.monotonic() + self.timeout
+        watched = psutil.Process(self._proc.pid) if self.memory_mb else None
+        while not self._conn.poll(min(POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                self._kill()
+                raise DocumentTimeout(f"timed out after {self.timeout:g} s")
+            if watched is not None:
+                try:
+                    resident_mb = watched.memory_info().rss / 2**20
+                except psutil.Error:
+                    continue  # the child just exited: recv() tells why
+                if resident_mb > self.memory_mb:
+                    self._kill()
+                    raise ResourceLimitExceeded(
+                        f"memory limit of {self.memory_mb} MB exceeded ({resident_mb:.0f} MB resident)"
+                    )
 
     def close(self) -> None:
         if self._proc is not None:

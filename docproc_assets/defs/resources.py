@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from docproc_assets.core.intake import ObjectStore
+from docproc_assets.core.isolation import default_memory_mb
 from docproc_assets.core.store import Store
 
 
@@ -25,7 +26,7 @@ class DocprocResource(dg.ConfigurableResource):
     sensor_models: str = ""  # comma-separated OCR models the inbox sensor runs; empty: the default CPU models
     gpu_budget_gib: float = 0.0  # GPU memory steps may use in all; GPU models needing more get error rows
     document_timeout_s: float = 600.0
-    max_memory_mb: int = 0  # address-space limit of the parsing worker (0: none)
+    max_memory_mb: int = 0  # resident-memory limit per document in the parsing worker (0: none)
     model_overrides: str = ""  # JSON {"model": {"max_batch_size": 2, "model_id": "/models/x", "device": "cuda"}}
 
     def store(self) -> Store:
@@ -60,7 +61,7 @@ def from_env() -> DocprocResource:
         sensor_models=env.get("DOCPROC_SENSOR_MODELS", ""),
         gpu_budget_gib=float(env.get("DOCPROC_GPU_BUDGET_GIB", "0")),
         document_timeout_s=float(env.get("DOCPROC_DOCUMENT_TIMEOUT_S", "600")),
-        max_memory_mb=int(env.get("DOCPROC_MAX_MEMORY_MB", "0")),
+        max_memory_mb=int(env.get("DOCPROC_MAX_MEMORY_MB") or default_memory_mb()),
         model_overrides=env.get("DOCPROC_MODEL_OVERRIDES", ""),
         inbox_settle_seconds=float(env.get("DOCPROC_INBOX_SETTLE_SECONDS", "2")),
     )
