@@ -59,18 +59,18 @@ def _init(name: str, threads: int, barrier) -> None:
 
 
 def _run(path: str) -> dict:
-    from docproc_assets.core.ocr import output_elements
+    from docproc_assets.core.ocr import OcrResult, output_elements
     from docproc_assets.core.orientation import upright
     from docproc_assets.core.pipeline import Options, extract
 
     raw: dict[int, float] = {}
 
     def hook(image, pixels_per_point: float, page_number: int):
-        image, _ = upright(image)  # what the engine does itself outside the bench (core/orientation.py)
+        image, rotation = upright(image)  # what PageReader does outside the bench (core/orientation.py)
         start = time.perf_counter()
         output = _engine.recognize(image)
         raw[page_number] = time.perf_counter() - start
-        return output_elements(output, pixels_per_point, page_number), _engine.name
+        return OcrResult(output_elements(output, pixels_per_point, page_number, rotation, image.size), _engine.name)
 
     document = extract(Path(path), Options(), hook)
     pages = [
