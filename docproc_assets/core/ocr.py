@@ -25,11 +25,18 @@ _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
 
 
 def _same_block(block: list[OcrLine], line: OcrLine) -> bool:
+    """Does `line` continue the block: just below its last line, in the same column, the same size?"""
     last = block[-1]
-    height = min(last.bbox[3] - last.bbox[1], line.bbox[3] - line.bbox[1])
+    h_last, h_line = last.bbox[3] - last.bbox[1], line.bbox[3] - line.bbox[1]
+    height = min(h_last, h_line)
     gap = line.bbox[1] - last.bbox[3]
     overlap = min(last.bbox[2], line.bbox[2]) - max(last.bbox[0], line.bbox[0])
-    return -0.5 * height <= gap <= 0.8 * height and overlap > 0
+    narrower = min(last.bbox[2] - last.bbox[0], line.bbox[2] - line.bbox[0])
+    return (
+        -0.5 * height <= gap <= 0.8 * height
+        and overlap >= 0.5 * narrower  # a line in the next column, or a heading across both, is not a continuation
+        and max(h_last, h_line) <= 1.5 * height  # a heading is not the paragraph under it
+    )
 
 
 def merge_lines(lines: list[OcrLine]) -> list[list[OcrLine]]:
