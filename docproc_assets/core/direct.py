@@ -18,6 +18,7 @@ from docproc_assets.core.document import (
     ElementType,
     StyleInfo,
     TableCell,
+    TextLine,
 )
 from docproc_assets.core import enable_layout_model
 from docproc_assets.core.layout import reading_order
@@ -62,8 +63,8 @@ def _signature(span: dict[str, Any]) -> tuple[float, bool]:
     return round(span["size"]), bool(span["flags"] & pymupdf.TEXT_FONT_BOLD) or bool(_BOLD_FONT.search(span["font"]))
 
 
-def _text_blocks(text: dict[str, Any]) -> list[tuple[str, Box, StyleInfo, int]]:
-    """(content, bbox, dominant style, line count) per block of like lines.
+def _text_blocks(text: dict[str, Any]) -> list[tuple[str, Box, StyleInfo, list[TextLine]]]:
+    """(content, bbox, dominant style, lines) per block of like lines.
 
     MuPDF's blocks can hold a heading and the paragraph under it, or a whole bullet list: a block is
     split where the size or weight of the lines changes, and before each bullet line.
@@ -84,13 +85,14 @@ def _text_blocks(text: dict[str, Any]) -> list[tuple[str, Box, StyleInfo, int]]:
                 if _signature(main) != _signature(previous[2]) or (_BULLET.match(content) and _BULLET.match(groups[-1][0][0])):
                     groups.append([])
             groups[-1].append((content, tuple(line["bbox"]), main))
-        for lines in filter(None, groups):
+        for group in filter(None, groups):
             bbox = (
-                min(b[0] for _, b, _ in lines), min(b[1] for _, b, _ in lines),
-                max(b[2] for _, b, _ in lines), max(b[3] for _, b, _ in lines),
+                min(b[0] for _, b, _ in group), min(b[1] for _, b, _ in group),
+                max(b[2] for _, b, _ in group), max(b[3] for _, b, _ in group),
             )
-            main = max(lines, key=lambda ln: len(ln[0]))[2]
-            out.append(("\n".join(c for c, _, _ in lines), bbox, _style(main), len(lines)))
+            lines = [TextLine(content=c, bbox=BoundingBox.of(b), style=_style(span)) for c, b, span in group]
+            dominant = max(lines, key=lambda ln: len(ln.content)).style
+            out.append(("\n".join(ln.content for ln in lines), bbox, dominant, lines))
     return out
 
 
@@ -152,11 +154,11 @@ def extract_page(
     drafts: list[tuple[Box, dict[str, Any]]] = []
     for bbox, cells, content in tables:
         drafts.append((bbox, dict(type=ElementType.TABLE, content=content, cells=cells)))
-    for content, bbox, style, n_lines in _text_blocks(analysis.text):
+    for content, bbox, style, lines in _text_blocks(analysis.text):
         if any(_inside(bbox, t[0]) for t in tables):
             continue
-        kind, level = _classify(content, style, n_lines, body)
-        drafts.append((bbox, dict(type=kind, content=content, style=style, level=level)))
+        kind, level = _classify(content, style, len(lines), body)
+        drafts.append((bbox, dict(type=kind, content=content, style=style, level=level, lines=lines)))
     boxes = analysis.image_boxes if analysis.image_boxes is not None else []
     if analysis.image_boxes is None and page.get_images(full=False):
         boxes = [tuple(i["bbox"]) for i in page.get_image_info()]

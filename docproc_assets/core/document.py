@@ -83,11 +83,13 @@ class TableCell(_Model):
 
 
 class TextLine(_Model):
-    """One recognised line inside an OCR block: what a searchable PDF places word for word."""
+    """One line of a block, with its own box: a text-layer line (with its style) or an OCR line
+    (with the engine's confidence). Searchable PDFs place OCR text line by line from these."""
 
     content: str
     bbox: BoundingBox
     confidence: float = 1.0
+    style: StyleInfo | None = None
 
 
 class DocumentElement(_Model):
@@ -100,7 +102,7 @@ class DocumentElement(_Model):
     reading_order: int
     level: int | None = None  # heading level, 1 = largest
     cells: list[TableCell] | None = None  # tables only
-    lines: list[TextLine] | None = None  # OCR blocks: the engine's lines with their own boxes
+    lines: list[TextLine] | None = None  # text blocks: their lines, each with its own box
 
 
 class PageRoute(_Model):

@@ -70,3 +70,14 @@ def test_layout_model_is_loaded_only_when_asked(tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1"
+
+
+def test_direct_blocks_keep_their_lines_with_boxes_and_styles(tmp_path):
+    doc = extract(D.structured_pdf(tmp_path / "s.pdf"))
+    items = [e for e in doc.pages[0].elements if e.type == ElementType.LIST_ITEM]
+    paragraph = next(e for e in doc.pages[0].elements if e.content.startswith("The quick brown fox"))
+    assert len(paragraph.lines) >= 2 and "\n".join(ln.content for ln in paragraph.lines) == paragraph.content
+    for line in paragraph.lines:
+        assert paragraph.bbox.y0 <= line.bbox.y0 < line.bbox.y1 <= paragraph.bbox.y1
+        assert line.style.font == "Helvetica" and line.style.size == 11
+    assert [len(e.lines) for e in items] == [1, 1, 1]
