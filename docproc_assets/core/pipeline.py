@@ -89,9 +89,7 @@ class Detection(BaseModel):
 def _office_pdf(ident: Identified, options: Options) -> Path:
     converted = options.converted.get(ident.document_id)
     if converted is None:
-        converted = office.convert_many(
-            [(ident.path, ident.document_id, ident.filetype.mime)], options.cache_dir, options.office_timeout
-        )[ident.document_id]
+        return office.convert(ident.path, ident.document_id, ident.filetype.mime, options.cache_dir, options.office_timeout)
     if isinstance(converted, Exception):
         raise converted
     return converted
