@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from docproc_assets.core import direct, office
 from docproc_assets.core.document import (
+    DocumentMetadata,
     Page,
     PageDimensions,
     PageRoute,
@@ -28,12 +29,13 @@ from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.layout import mark_page_furniture
 from docproc_assets.core.ocr import OcrPageFn, PageReader
 from docproc_assets.core.routing import TrackMode, analyse_page, image_route
-from docproc_assets.core.sniff import Kind
+from docproc_assets.core.sniff import Kind, sha256_file
 from docproc_assets.core.sources import (
     DEFAULT_MAX_PIXELS,
     MUPDF_ERROR,
     Identified,
     base_metadata,
+    file_type,
     frame_count,
     identify,
     image_frames,
@@ -86,34 +88,41 @@ class Detection(BaseModel):
     seconds: float = 0.0
 
 
-def _office_pdf(ident: Identified, options: Options) -> Path:
-    converted = options.converted.get(ident.document_id)
+def _office_pdf(path: Path, document_id: str, mime: str, options: Options) -> Path:
+    converted = options.converted.get(document_id)
     if converted is None:
-        return office.convert(ident.path, ident.document_id, ident.filetype.mime, options.cache_dir, options.office_timeout)
+        return office.convert(path, document_id, mime, options.cache_dir, options.office_timeout)
     if isinstance(converted, Exception):
         raise converted
     return converted
 
 
 def _pdf_path(ident: Identified, options: Options) -> Path:
-    return _office_pdf(ident, options) if ident.filetype.kind == Kind.OFFICE else ident.path
+    if ident.filetype.kind != Kind.OFFICE:
+        return ident.path
+    return _office_pdf(ident.path, ident.document_id, ident.filetype.mime, options)
 
 
 def page_source(path: Path, options: Options | None = None) -> Path:
-    """The file a document's pages come from: the PDF itself, LibreOffice's PDF of an office file, or the image."""
-    return _pdf_path(identify(path), options or Options())
+    """The file a document's pages come from: the PDF itself, LibreOffice's PDF of an office file, or the image.
+    Only an office file is hashed (its PDF is cached by document id)."""
+    filetype = file_type(path)
+    if filetype.kind != Kind.OFFICE:
+        return path
+    return _office_pdf(path, sha256_file(path), filetype.mime, options or Options())
 
 
 def prepare_office(paths: list[Path], options: Options) -> None:
-    """Convert every office file among paths in one LibreOffice run (its start-up dominates)."""
+    """Convert every office file among paths in one LibreOffice run (its start-up dominates). Files are
+    typed from their first bytes; only office files are hashed here (the worker hashes every document)."""
     items = []
     for path in paths:
         try:
-            ident = identify(path)
+            filetype = file_type(path)
         except DocumentError:
             continue
-        if ident.filetype.kind == Kind.OFFICE:
-            items.append((path, ident.document_id, ident.filetype.mime))
+        if filetype.kind == Kind.OFFICE:
+            items.append((path, sha256_file(path), filetype.mime))
     if items:
         options.converted.update(office.convert_many(items, options.cache_dir, options.office_timeout))
 
@@ -274,9 +283,6 @@ def extract(path: Path, options: Options | None = None, ocr: PageReader | OcrPag
 
 
 def failed_document(path: Path, reason: str, meta=None) -> UnifiedDocument:
-    from docproc_assets.core.document import DocumentMetadata
-    from docproc_assets.core.sniff import sha256_file
-
     if meta is None:
         digest = sha256_file(path) if path.is_file() else ""
         size = path.stat().st_size if path.is_file() else 0

@@ -36,10 +36,15 @@ class Identified:
     size_bytes: int
 
 
-def identify(path: Path) -> Identified:
+def file_type(path: Path) -> FileType:
+    """What a file is, from its first bytes (no hashing)."""
     if not path.is_file():
         raise CorruptDocument(f"not a readable file: {path}")
-    filetype = sniff(path)
+    return sniff(path)
+
+
+def identify(path: Path) -> Identified:
+    filetype = file_type(path)
     return Identified(path=path, document_id=sha256_file(path), filetype=filetype, size_bytes=path.stat().st_size)
 
 
