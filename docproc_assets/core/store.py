@@ -200,16 +200,21 @@ class Store:
             with self._locked(fcntl.LOCK_EX, wait):
                 con = self._connect(read_only=False, wait=wait)
                 try:
-                    merged = 0
-                    for path in self.staged():  # listed under the lock: nobody else merges meanwhile
-                        self._merge(con, TABLES[path.parent.name], path)
-                        path.unlink()
-                        merged += 1
-                    return merged
+                    return self._merge_staged(con)
                 finally:
                     con.close()
         except StoreBusy:
             return -1
+
+    def _merge_staged(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Merge every staged file, oldest first; the caller holds the exclusive lock, so the listing
+        cannot change under it (nobody else merges meanwhile)."""
+        merged = 0
+        for path in self.staged():
+            self._merge(con, TABLES[path.parent.name], path)
+            path.unlink()
+            merged += 1
+        return merged
 
     def _merge(self, con: duckdb.DuckDBPyConnection, spec: Table, path: Path) -> None:
         cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
@@ -232,9 +237,7 @@ class Store:
         with self._locked(fcntl.LOCK_EX, wait):
             con = self._connect(read_only=False, wait=wait)
             try:
-                for path in self.staged():
-                    self._merge(con, TABLES[path.parent.name], path)
-                    path.unlink()
+                self._merge_staged(con)
                 con.execute("BEGIN")
                 con.execute("DELETE FROM model_metrics")
                 con.execute(f"INSERT INTO model_metrics BY NAME {METRICS_SQL}")
