@@ -32,7 +32,7 @@ import jiwer
 from docproc_assets.core import groundtruth, metrics
 from docproc_assets.core.groundtruth import Degradation
 from docproc_assets.core.intake import ObjectStore, Registered
-from docproc_assets.core.store import Store
+from docproc_assets.core.store import Store, dict_rows
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +182,7 @@ class Scores:
 
 
 def _rows(con, sql: str, params: list | None = None) -> list[dict]:
-    cur = con.execute(sql, params or [])
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return dict_rows(con.execute(sql, params or []))
 
 
 def score(store: Store, force: bool = False) -> Scores:

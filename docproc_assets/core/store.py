@@ -18,7 +18,6 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -242,9 +241,7 @@ class Store:
                 con.execute("DELETE FROM model_metrics")
                 con.execute(f"INSERT INTO model_metrics BY NAME {METRICS_SQL}")
                 con.execute("COMMIT")
-                cur = con.execute("SELECT * FROM model_metrics ORDER BY model")
-                names = [d[0] for d in cur.description]
-                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+                return dict_rows(con.execute("SELECT * FROM model_metrics ORDER BY model"))
             finally:
                 con.close()
 
@@ -273,8 +270,8 @@ class Store:
             return [d[0] for d in cur.description], cur.fetchall()
 
     def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
-        cols, rows = self.query(sql, params)
-        return [dict(zip(cols, r, strict=True)) for r in rows]
+        with self.reader() as con:
+            return dict_rows(con.execute(sql, params or []))
 
     def cached(self, model: str, version: str, document_ids: Sequence[str]) -> set[str]:
         """Documents whose extraction by this model version already succeeded (or failed for the
@@ -335,5 +332,9 @@ class Store:
                 time.sleep(0.1)
 
 
-def now() -> datetime:
-    return datetime.now()
+def dict_rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """An executed query's rows as dicts by column name."""
+    if cursor.description is None:
+        return []
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
