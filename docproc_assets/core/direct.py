@@ -7,7 +7,6 @@ Works from the text pass that routing already made (PageAnalysis.text). Tables a
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Any
 
 import pymupdf
@@ -22,7 +21,7 @@ from docproc_assets.core.document import (
 )
 from docproc_assets.core import enable_layout_model
 from docproc_assets.core.layout import reading_order
-from docproc_assets.core.routing import PageAnalysis, is_visible
+from docproc_assets.core.routing import PageAnalysis, image_boxes, is_visible
 
 _BULLET = re.compile(r"^\s*([•◦▪‣∙·●○■□➢►✓–\-*]|\(?\d{1,3}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s+\S")
 _CAPTION = re.compile(r"^\s*(figure|fig\.|table|chart|exhibit|abbildung|tableau|tabelle)\s*[\dIVX]", re.I)
@@ -161,7 +160,7 @@ def extract_page(
         drafts.append((bbox, dict(type=kind, content=content, style=style, level=level, lines=lines)))
     boxes = analysis.image_boxes if analysis.image_boxes is not None else []
     if analysis.image_boxes is None and page.get_images(full=False):
-        boxes = [tuple(i["bbox"]) for i in page.get_image_info()]
+        boxes = image_boxes(page)
     page_rect = page.rect
     for box in boxes:
         clipped = pymupdf.Rect(box) & page_rect

@@ -23,7 +23,6 @@ import base64
 import os
 import time
 import unicodedata
-import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
