@@ -16,22 +16,9 @@ import tempfile
 from pathlib import Path
 
 from docproc_assets.core.errors import ConversionFailed, DocumentTimeout
+from docproc_assets.core.sniff import OFFICE_EXTENSIONS
 
 log = logging.getLogger(__name__)
-
-EXTENSION_BY_MIME = {
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
-    "application/vnd.oasis.opendocument.text": ".odt",
-    "application/vnd.oasis.opendocument.spreadsheet": ".ods",
-    "application/vnd.oasis.opendocument.presentation": ".odp",
-    "application/msword": ".doc",
-    "application/vnd.ms-excel": ".xls",
-    "application/vnd.ms-powerpoint": ".ppt",
-    "application/rtf": ".rtf",
-    "text/rtf": ".rtf",
-}
 
 
 def default_cache_dir() -> Path:
@@ -81,7 +68,7 @@ def _run_soffice(todo: list[tuple[Path, str, str]], cache_dir: Path, timeout: fl
         staged = []
         for path, document_id, mime in todo:
             # Staged under the document id: no user-chosen name reaches the command line or the output.
-            target = inputs / f"{document_id}{EXTENSION_BY_MIME.get(mime, path.suffix.lower())}"
+            target = inputs / f"{document_id}{OFFICE_EXTENSIONS.get(mime, path.suffix.lower())}"
             shutil.copyfile(path, target)
             staged.append(str(target))
         cmd = [

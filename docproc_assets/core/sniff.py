@@ -35,19 +35,21 @@ class Kind(StrEnum):
 
 IMAGE_MIMES = {"image/png", "image/jpeg", "image/tiff", "image/bmp", "image/x-ms-bmp", "image/webp", "image/gif"}
 
-OFFICE_MIMES = {
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "application/vnd.oasis.opendocument.text",
-    "application/vnd.oasis.opendocument.spreadsheet",
-    "application/vnd.oasis.opendocument.presentation",
-    "application/msword",
-    "application/vnd.ms-excel",
-    "application/vnd.ms-powerpoint",
-    "application/rtf",
-    "text/rtf",
+# The office types LibreOffice converts, and the extension a file of each type is converted under.
+OFFICE_EXTENSIONS = {
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
+    "application/vnd.oasis.opendocument.text": ".odt",
+    "application/vnd.oasis.opendocument.spreadsheet": ".ods",
+    "application/vnd.oasis.opendocument.presentation": ".odp",
+    "application/msword": ".doc",
+    "application/vnd.ms-excel": ".xls",
+    "application/vnd.ms-powerpoint": ".ppt",
+    "application/rtf": ".rtf",
+    "text/rtf": ".rtf",
 }
+OFFICE_MIMES = frozenset(OFFICE_EXTENSIONS)
 
 # Containers libmagic cannot always see into: decided by looking inside (zip) or by the extension (OLE2).
 _OOXML_BY_PART = {
@@ -56,9 +58,7 @@ _OOXML_BY_PART = {
     "ppt/": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 }
 _OLE_BY_EXTENSION = {
-    ".doc": "application/msword",
-    ".xls": "application/vnd.ms-excel",
-    ".ppt": "application/vnd.ms-powerpoint",
+    OFFICE_EXTENSIONS[mime]: mime for mime in ("application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint")
 }
 _ZIP_MIMES = {"application/zip", "application/x-zip-compressed"}
 _OLE_MIMES = {"application/x-ole-storage", "application/CDFV2", "application/vnd.ms-office"}
