@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 def dagster_home() -> Path:
@@ -107,7 +106,7 @@ def run_batch(
     from docproc_assets.core.engines.registry import MODELS
     from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS
     from docproc_assets.defs.intake.partitions import MAX_PARTITIONS_PER_RUN, documents
-    from docproc_assets.defs.intake.sensors import PARTITIONED, TAIL
+    from docproc_assets.defs.intake.sensors import PARTITIONED, TAIL, chunk_tags
     from docproc_assets.defs.resources import from_env
     from docproc_assets.definitions import defs
 
@@ -169,7 +168,7 @@ def run_batch(
                 continue
             run = dg.materialize(
                 everything, selection=stale, instance=instance, resources={"docproc": resource}, run_config=run_config,
-                tags={RANGE_START: chunk[0], RANGE_END: chunk[-1], "docproc/source": "batch", "docproc/documents": str(len(chunk))},
+                tags=chunk_tags(chunk, "batch"),
                 raise_on_error=False,
             )
             result.runs.append(run.run_id)

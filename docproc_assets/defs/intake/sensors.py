@@ -14,6 +14,11 @@ TAIL = [dg.AssetKey("extractions"), dg.AssetKey("evaluation"), dg.AssetKey("mode
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
+def chunk_tags(chunk: list[str], source: str) -> dict[str, str]:
+    """Run tags for a chunk of documents: the partition range it covers, where it came from, its size."""
+    return {RANGE_START: chunk[0], RANGE_END: chunk[-1], "docproc/source": source, "docproc/documents": str(len(chunk))}
+
+
 def chunk_requests(new_keys: list[str], models: list[str], source: str) -> list[dg.RunRequest]:
     """One run per chunk of documents added together (so they are a contiguous range of the
     partitions); the run key names the chunk, so a repeated request launches nothing."""
@@ -24,7 +29,7 @@ def chunk_requests(new_keys: list[str], models: list[str], source: str) -> list[
         requests.append(dg.RunRequest(
             run_key=f"{source}:{chunk[0][:16]}..{chunk[-1][:16]}:{len(chunk)}",
             asset_selection=selection,
-            tags={RANGE_START: chunk[0], RANGE_END: chunk[-1], "docproc/source": source, "docproc/documents": str(len(chunk))},
+            tags=chunk_tags(chunk, source),
         ))
     return requests
 
