@@ -47,8 +47,6 @@ def contiguous_chunks(batch: list[str], ordered: list[str], size: int) -> list[l
 def stale_assets(resource, chunk: list[str], models: list[str]) -> list:
     """The assets a chunk still needs, like "materialize stale": routing when a document has no routes,
     and each model whose rows for this chunk are missing or from another model version (config)."""
-    import dagster as dg
-
     from docproc_assets.core import stages
     from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS
     from docproc_assets.defs.intake.sensors import PARTITIONED
@@ -62,7 +60,7 @@ def stale_assets(resource, chunk: list[str], models: list[str]) -> list:
     for model, key in [(stages.DIRECT, PARTITIONED[2]), *((m, OCR_ASSET_KEYS[m]) for m in models)]:
         if store.cached(model, stages.model_version(model), chunk) != set(chunk):
             out.append(key)
-    return [k for k in out if isinstance(k, dg.AssetKey)]
+    return out
 
 
 @dataclass
