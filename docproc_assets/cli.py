@@ -13,14 +13,13 @@ import typer
 from rich.console import Console
 
 from docproc_assets import __version__
+from docproc_assets.core.datasets import DEFAULT_DATASET, DEFAULT_SPLIT  # `datasets` itself is imported only when used
 from docproc_assets.core.document import Status, UnifiedDocument, json_schema
 from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.isolation import IsolatedWorker, default_memory_mb
 from docproc_assets.core.pipeline import Detection, Options, detect, extract_with_engine, failed_document, prepare_office
 from docproc_assets.core.routing import TrackMode
 from docproc_assets.core.sniff import worth_trying
-
-DEFAULT_DATASET = "HuggingFaceM4/DocumentVQA"  # core/datasets.py, not imported here: `datasets` loads slowly
 
 app = typer.Typer(help="Dual-track document processing: direct extraction or OCR, page by page.", no_args_is_help=True)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -220,7 +219,7 @@ def batch_cmd(
     report: Annotated[Path | None, typer.Option("--report", help="Report: .html (interactive) or .md; both are written (default data/reports/comparison.md).")] = None,
     sample_size: Annotated[int | None, typer.Option("--sample-size", help="Take N documents of the folder (seeded sample), or the first N rows of --dataset (0 = all).")] = None,
     dataset: Annotated[str | None, typer.Option("--dataset", help=f"DocumentVQA-format data set: hub id (e.g. {DEFAULT_DATASET}) or local Parquet/Arrow/image folder.")] = None,
-    split: Annotated[str, typer.Option("--split", help="Data set split.")] = "train",
+    split: Annotated[str, typer.Option("--split", help="Data set split.")] = DEFAULT_SPLIT,
     evaluate: Annotated[bool, typer.Option("--evaluate", help="Also render the digital pages as self-supervised OCR test pages, scored against their text layer.")] = False,
     dpi: Annotated[str, typer.Option("--dpi", help="With --evaluate: comma-separated DPIs to render at.")] = "200",
     degrade: Annotated[str, typer.Option("--degrade", help="With --evaluate: clean, scan (skew, blur, noise, JPEG) or clean,scan.")] = "clean",
