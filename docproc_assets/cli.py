@@ -355,9 +355,9 @@ def pools_cmd(
     import os
 
     from docproc_assets.core.engines.registry import MODELS
-    from docproc_assets.core.pools import GPU_POOL, gpu_slots, needs_gpu, over_budget
+    from docproc_assets.core.pools import GPU_POOL, budget_from_env, gpu_slots, needs_gpu, over_budget
 
-    budget = gpu_budget_gib if gpu_budget_gib is not None else float(os.environ.get("DOCPROC_GPU_BUDGET_GIB", "0"))
+    budget = gpu_budget_gib if gpu_budget_gib is not None else budget_from_env()
     slots = gpu_slots(budget, MODELS.values())
     for config in MODELS.values():
         if needs_gpu(config):

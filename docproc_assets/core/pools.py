@@ -10,10 +10,16 @@ holds them back. Pool names are constants: a typo in a pool name silently makes 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 
 GPU_POOL = "gpu"
 POOLS = (GPU_POOL,)
+
+
+def budget_from_env() -> float:
+    """GPU memory (GiB) for all GPU steps together: DOCPROC_GPU_BUDGET_GIB, 0 when unset."""
+    return float(os.environ.get("DOCPROC_GPU_BUDGET_GIB", "0"))
 
 
 def needs_gpu(config) -> bool:

@@ -10,6 +10,7 @@ import dagster as dg
 
 from docproc_assets.core.intake import ObjectStore
 from docproc_assets.core.isolation import default_memory_mb
+from docproc_assets.core.pools import budget_from_env
 from docproc_assets.core.store import Store
 
 
@@ -59,7 +60,7 @@ def from_env() -> DocprocResource:
         report_path=env.get("DOCPROC_REPORT", str(Path(env.get("DOCPROC_DATA", "data")) / "reports" / "comparison.md")),
         inbox_dir=env.get("DOCPROC_INBOX", str(Path(env.get("DOCPROC_DATA", "data")) / "inbox")),
         sensor_models=env.get("DOCPROC_SENSOR_MODELS", ""),
-        gpu_budget_gib=float(env.get("DOCPROC_GPU_BUDGET_GIB", "0")),
+        gpu_budget_gib=budget_from_env(),
         document_timeout_s=float(env.get("DOCPROC_DOCUMENT_TIMEOUT_S", "600")),
         max_memory_mb=int(env.get("DOCPROC_MAX_MEMORY_MB") or default_memory_mb()),
         model_overrides=env.get("DOCPROC_MODEL_OVERRIDES", ""),
