@@ -54,11 +54,12 @@ class DocprocResource(dg.ConfigurableResource):
 
 def from_env() -> DocprocResource:
     env = os.environ
+    data = env.get("DOCPROC_DATA", "data")
     return DocprocResource(
-        data_dir=env.get("DOCPROC_DATA", "data"),
-        db_path=env.get("DOCPROC_DB", str(Path(env.get("DOCPROC_DATA", "data")) / "docproc.duckdb")),
-        report_path=env.get("DOCPROC_REPORT", str(Path(env.get("DOCPROC_DATA", "data")) / "reports" / "comparison.md")),
-        inbox_dir=env.get("DOCPROC_INBOX", str(Path(env.get("DOCPROC_DATA", "data")) / "inbox")),
+        data_dir=data,
+        db_path=env.get("DOCPROC_DB", str(Path(data) / "docproc.duckdb")),
+        report_path=env.get("DOCPROC_REPORT", str(Path(data) / "reports" / "comparison.md")),
+        inbox_dir=env.get("DOCPROC_INBOX", str(Path(data) / "inbox")),
         sensor_models=env.get("DOCPROC_SENSOR_MODELS", ""),
         gpu_budget_gib=budget_from_env(),
         document_timeout_s=float(env.get("DOCPROC_DOCUMENT_TIMEOUT_S", "600")),
