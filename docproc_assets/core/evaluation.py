@@ -112,7 +112,7 @@ def synthesize(objects: ObjectStore, ids: Sequence[str], synthesis: Synthesis,
         if wanted is not None and doc_id not in wanted:
             continue
         info = objects.info(doc_id)
-        path = objects.path(doc_id)
+        path = objects.path(doc_id, info)
         if info.source_path.startswith(f"{SYNTHETIC}:") or path.suffix.lower() != ".pdf":
             continue
         stem = Path(info.filename).stem

@@ -185,8 +185,9 @@ class ObjectStore:
         data = json.loads(self.sidecar(document_id).read_text())
         return Registered(**{**data, "new": False})
 
-    def path(self, document_id: str) -> Path:
-        return self._folder(document_id) / self.info(document_id).object_name
+    def path(self, document_id: str, info: Registered | None = None) -> Path:
+        """The stored file; give the document's `info()` when it is already read (the sidecar is read once)."""
+        return self._folder(document_id) / (info or self.info(document_id)).object_name
 
     def exists(self, document_id: str) -> bool:
         return self.sidecar(document_id).is_file()

@@ -76,7 +76,8 @@ def route(objects: ObjectStore, ids: Sequence[str], options: Options | None = No
         for doc_id in ids:
             det = load_routes(objects, doc_id)
             if det is None:
-                path = objects.path(doc_id)
+                info = objects.info(doc_id)
+                path = objects.path(doc_id, info)
                 worker = worker or IsolatedWorker(timeout=timeout, memory_mb=memory_mb)
                 try:
                     det = worker.run(detect, path, options)
@@ -86,7 +87,7 @@ def route(objects: ObjectStore, ids: Sequence[str], options: Options | None = No
                 target.write_text(json.dumps({"version": ROUTES_VERSION, "detection": det.model_dump(mode="json")}))
                 result.routed += 1
                 if on_document:
-                    on_document(f"routed {doc_id[:12]} ({objects.info(doc_id).filename}): {det.track or det.error}")
+                    on_document(f"routed {doc_id[:12]} ({info.filename}): {det.track or det.error}")
             else:
                 result.cached += 1
             result.failed += bool(det.error)
@@ -186,8 +187,8 @@ def extract_chunk(
 
 def _extract_one(objects: ObjectStore, doc_id: str, model: str, track: Track, todo: list[int], options: Options,
                  outputs: Path | None, worker: IsolatedWorker) -> dict:
-    path = objects.path(doc_id)
     info = objects.info(doc_id)
+    path = objects.path(doc_id, info)
     start = time.perf_counter()
     try:
         if model == DIRECT:
