@@ -128,8 +128,8 @@ def walk(root: Path, skipped: dict[str, int] | None = None) -> Iterator[Candidat
                 if not worth_trying(path):  # by suffix; by content only for unknown suffixes
                     skip("unsupported")
                     continue
-                st = entry.stat(follow_symlinks=False)
-                size = path.stat().st_size
+                st = entry.stat(follow_symlinks=False)  # the link's own ctime: when it was put in the inbox
+                size = path.stat().st_size if entry.is_symlink() else st.st_size
             except OSError:
                 continue  # vanished meanwhile
             yield Candidate(path, path.relative_to(root).as_posix(), st.st_ctime_ns, size)
