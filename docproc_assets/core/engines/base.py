@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from docproc_assets.core.errors import EngineUnavailable
+
 if TYPE_CHECKING:
     from docproc_assets.core.engines.registry import ModelConfig
 
@@ -54,6 +56,14 @@ class OcrEngine(ABC):
     def availability(cls, config: ModelConfig) -> Availability:
         """Whether the model can run here, checked without loading it (packages, weights, GPU)."""
         return Availability(True)
+
+    @classmethod
+    def require_available(cls, config: ModelConfig) -> Availability:
+        """availability(), or EngineUnavailable with the reason: what engines check before loading."""
+        availability = cls.availability(config)
+        if not availability.available:
+            raise EngineUnavailable(f"{config.name}: {availability.reason}")
+        return availability
 
     @abstractmethod
     def recognize(self, image: Image.Image) -> OcrOutput: ...

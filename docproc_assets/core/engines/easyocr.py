@@ -90,9 +90,7 @@ def join_words(words: list[OcrLine], max_gap: float = 2.0) -> list[OcrLine]:
 class EasyOcrEngine(OcrEngine):
     def __init__(self, config: ModelConfig):
         super().__init__(config)
-        availability = self.availability(config)
-        if not availability.available:
-            raise EngineUnavailable(f"{config.name}: {availability.reason}")
+        availability = self.require_available(config)
         from docproc_assets.core.engines._torch import import_torchvision_safely
 
         import_torchvision_safely()

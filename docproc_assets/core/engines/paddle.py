@@ -26,7 +26,6 @@ from docproc_assets.core.engines._common import missing_packages
 from docproc_assets.core.engines.base import Availability, OcrEngine
 from docproc_assets.core.engines.rapidocr import RapidOcrEngine, engine_kwargs
 from docproc_assets.core.engines.registry import ModelConfig
-from docproc_assets.core.errors import EngineUnavailable
 
 MKLDNN_CACHE_CAPACITY = 1
 _patched = False
@@ -69,9 +68,7 @@ class PaddleOcrEngine(RapidOcrEngine):
 
     def __init__(self, config: ModelConfig):
         OcrEngine.__init__(self, config)
-        availability = self.availability(config)
-        if not availability.available:
-            raise EngineUnavailable(f"{config.name}: {availability.reason}")
+        availability = self.require_available(config)
         os.environ.setdefault("FLAGS_allocator_strategy", "naive_best_fit")
         _low_memory_predictors()
         from rapidocr_paddle import RapidOCR

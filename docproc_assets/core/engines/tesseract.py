@@ -51,11 +51,7 @@ def _languages(config: ModelConfig) -> str:
 class TesseractEngine(OcrEngine):
     def __init__(self, config: ModelConfig):
         super().__init__(config)
-        availability = self.availability(config)
-        if not availability.available:
-            from docproc_assets.core.errors import EngineUnavailable
-
-            raise EngineUnavailable(f"tesseract: {availability.reason}")
+        self.require_available(config)
         tesserocr = import_tesserocr()
         self._tesserocr = tesserocr
         self._lock = threading.Lock()  # one TessBaseAPI is not safe to share between threads
