@@ -40,7 +40,7 @@ def _same_block(block: list[OcrLine], line: OcrLine) -> bool:
 
 
 def merge_lines(lines: list[OcrLine]) -> list[list[OcrLine]]:
-    """Group lines into blocks, top to bottom, each line joining the first open block it continues."""
+    """Group lines into blocks, top to bottom, each line joining the most recent block it continues."""
     blocks: list[list[OcrLine]] = []
     for line in sorted(lines, key=lambda ln: (ln.bbox[1], ln.bbox[0])):
         for block in reversed(blocks):
