@@ -20,14 +20,13 @@ from docproc_assets.core.document import (
     TextLine,
 )
 from docproc_assets.core import enable_layout_model
-from docproc_assets.core.layout import reading_order
+from docproc_assets.core.layout import Box, enclosing, reading_order
 from docproc_assets.core.routing import PageAnalysis, image_boxes, is_visible
 
 _BULLET = re.compile(r"^\s*([•◦▪‣∙·●○■□➢►✓–\-*]|\(?\d{1,3}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s+\S")
 _CAPTION = re.compile(r"^\s*(figure|fig\.|table|chart|exhibit|abbildung|tableau|tabelle)\s*[\dIVX]", re.I)
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _ITALIC_FONT = re.compile(r"italic|oblique", re.I)
-Box = tuple[float, float, float, float]
 MIN_RULING_LINES = 6  # horizontal/vertical strokes before a page is worth find_tables()
 MIN_IMAGE_SIDE = 8.0  # points: smaller images are decoration
 
@@ -85,10 +84,7 @@ def _text_blocks(text: dict[str, Any]) -> list[tuple[str, Box, StyleInfo, list[T
                     groups.append([])
             groups[-1].append((content, tuple(line["bbox"]), main))
         for group in filter(None, groups):
-            bbox = (
-                min(b[0] for _, b, _ in group), min(b[1] for _, b, _ in group),
-                max(b[2] for _, b, _ in group), max(b[3] for _, b, _ in group),
-            )
+            bbox = enclosing([b for _, b, _ in group])
             lines = [TextLine(content=c, bbox=BoundingBox.of(b), style=_style(span)) for c, b, span in group]
             dominant = max(lines, key=lambda ln: len(ln.content)).style
             out.append(("\n".join(ln.content for ln in lines), bbox, dominant, lines))

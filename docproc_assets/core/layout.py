@@ -89,6 +89,11 @@ def _order(boxes: Sequence[Box], idx: list[int]) -> list[int]:
     return [i for band, _ in merged for i in _order(boxes, band)]
 
 
+def enclosing(boxes: Sequence[Box]) -> Box:
+    """The smallest box around all of `boxes`."""
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
 def reading_order(boxes: Sequence[Box]) -> list[int]:
     """Indices of boxes (x0, y0, x1, y1; y down) in reading order: column by column, top to bottom."""
     return _order(boxes, list(range(len(boxes))))

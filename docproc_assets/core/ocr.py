@@ -16,7 +16,7 @@ from PIL import Image
 
 from docproc_assets.core.document import BoundingBox, DocumentElement, ElementType, TableCell, TextLine
 from docproc_assets.core.engines.base import OcrEngine, OcrLine, OcrOutput
-from docproc_assets.core.layout import reading_order
+from docproc_assets.core.layout import Box, enclosing, reading_order
 from docproc_assets.core.orientation import upright
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
@@ -52,9 +52,6 @@ def merge_lines(lines: list[OcrLine]) -> list[list[OcrLine]]:
     return blocks
 
 
-Box = tuple[float, float, float, float]
-
-
 def unrotate(box: Box, degrees: int, upright_size: tuple[int, int]) -> Box:
     """A box in the upright image back in the image as it was given (turned `degrees` counter-clockwise)."""
     w, h = upright_size  # of the upright image
@@ -74,10 +71,7 @@ def line_elements(
     """Blocks in reading order (decided upright), with boxes in points of the page as it lies."""
     lines = [ln for ln in lines if ln.text.strip()]
     blocks = merge_lines(lines)
-    upright_boxes = [
-        (min(ln.bbox[0] for ln in b), min(ln.bbox[1] for ln in b), max(ln.bbox[2] for ln in b), max(ln.bbox[3] for ln in b))
-        for b in blocks
-    ]
+    upright_boxes = [enclosing([ln.bbox for ln in b]) for b in blocks]
     order = reading_order(upright_boxes)
 
     def to_points(box: Box) -> Box:

@@ -25,6 +25,7 @@ from docproc_assets.core.engines._common import missing_packages, polygon_bbox, 
 from docproc_assets.core.engines.base import Availability, OcrEngine, OcrLine, OcrOutput
 from docproc_assets.core.engines.registry import ModelConfig
 from docproc_assets.core.errors import EngineUnavailable
+from docproc_assets.core.layout import enclosing
 
 WEIGHTS = {"en": ("craft_mlt_25k.pth", "english_g2.pth")}
 # readtext() settings that can be given in config.options.
@@ -82,8 +83,7 @@ def join_words(words: list[OcrLine], max_gap: float = 2.0) -> list[OcrLine]:
                 segments[-1].append(word)
     out = []
     for seg in segments:
-        box = (min(w.bbox[0] for w in seg), min(w.bbox[1] for w in seg), max(w.bbox[2] for w in seg), max(w.bbox[3] for w in seg))
-        out.append(OcrLine(" ".join(w.text for w in seg), box, round(sum(w.confidence for w in seg) / len(seg), 4)))
+        out.append(OcrLine(" ".join(w.text for w in seg), enclosing([w.bbox for w in seg]), round(sum(w.confidence for w in seg) / len(seg), 4)))
     return out
 
 
