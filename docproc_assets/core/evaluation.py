@@ -32,12 +32,11 @@ import jiwer
 from docproc_assets.core import groundtruth, metrics
 from docproc_assets.core.groundtruth import Degradation
 from docproc_assets.core.intake import ObjectStore, Registered
-from docproc_assets.core.store import Store, dict_rows
+from docproc_assets.core.store import DIRECT, Store, dict_rows
 
 log = logging.getLogger(__name__)
 
 SIDECAR, SYNTHETIC = "sidecar", "synthetic"
-DIRECT = "direct"
 
 # Error types, worst-first where several apply; the error analysis groups pages by these.
 EXACT = "exact"

@@ -23,11 +23,10 @@ from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.intake import ObjectStore
 from docproc_assets.core.isolation import IsolatedWorker
 from docproc_assets.core.pipeline import Detection, Options, detect, extract, extract_with_engine
-from docproc_assets.core.store import DOCUMENT_FAILED
+from docproc_assets.core.store import DIRECT, DOCUMENT_FAILED
 
 log = logging.getLogger(__name__)
 
-DIRECT = "direct"
 ROUTES_VERSION = f"routes@{__version__}"
 DIRECT_VERSION = f"direct@{__version__}"
 Log = Callable[[str], None]

@@ -25,6 +25,7 @@ import duckdb
 
 DEFAULT_DB = Path("data/docproc.duckdb")
 DOCUMENT_FAILED = "document failed before extraction"  # rows a rerun of the model cannot change
+DIRECT = "direct"  # the model name of the direct track's (PDF text layer) extraction rows
 
 
 @dataclass(frozen=True)
