@@ -16,6 +16,7 @@ from docproc_assets import __version__
 from docproc_assets.core.datasets import DEFAULT_DATASET, DEFAULT_SPLIT  # `datasets` itself is imported only when used
 from docproc_assets.core.document import Status, UnifiedDocument, json_schema
 from docproc_assets.core.errors import DocumentError
+from docproc_assets.core.files import write_atomic
 from docproc_assets.core.isolation import IsolatedWorker, default_memory_mb
 from docproc_assets.core.pipeline import Detection, Options, detect, extract_with_engine, failed_document, prepare_office
 from docproc_assets.core.routing import TrackMode
@@ -106,12 +107,6 @@ def _render(document: UnifiedDocument, fmt: OutputFormat) -> str:
     return document.markdown() if fmt == OutputFormat.MARKDOWN else document.text() + "\n"
 
 
-def _write(target: Path, text: str) -> None:
-    tmp = target.with_name(f".{target.name}.part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
-
-
 @app.command("extract")
 def extract_cmd(
     paths: Paths,
@@ -162,9 +157,9 @@ def extract_cmd(
             text = _render(document, fmt)
             if output_dir:
                 name = _output_name(path, fmt, used)
-                _write(output_dir / name, text)
+                write_atomic(output_dir / name, text)
             elif output:
-                _write(output, text)
+                write_atomic(output, text)
             else:
                 sys.stdout.write(text)
     if failures:
@@ -313,7 +308,7 @@ def report_cmd(
     store.refresh_metrics()
     html = report.build(store, max_documents=max_documents)
     output.parent.mkdir(parents=True, exist_ok=True)
-    _write(output, html)
+    write_atomic(output, html)
     print(f"report: {output} ({len(html) / 1e6:.1f} MB)")
 
 

@@ -61,9 +61,6 @@ class BoundingBox(_Model):
         x0, y0, x1, y1 = (round(float(v), 2) for v in tuple(rect)[:4])
         return cls(x0=x0, y0=y0, x1=x1, y1=y1)
 
-    def contains_point(self, x: float, y: float) -> bool:
-        return self.x0 <= x <= self.x1 and self.y0 <= y <= self.y1
-
 
 class StyleInfo(_Model):
     font: str | None = None

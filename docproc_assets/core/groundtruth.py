@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-SIDECAR_SUFFIX = ".gt.txt"
+from docproc_assets.core.sniff import SIDECAR_SUFFIX
+
 
 
 def sidecar_path(document: Path) -> Path:

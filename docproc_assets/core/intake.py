@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from docproc_assets.core.files import write_atomic
 from docproc_assets.core.sniff import DOCUMENT_SUFFIXES, worth_trying
 
 # Names that writers use while a file is incomplete: browsers, rsync, editors, office lock files.
@@ -228,10 +229,8 @@ class ObjectStore:
         shutil.move(tmp, folder / object_name)
         reg = Registered(document_id, filename, source, (folder / object_name).stat().st_size, object_name,
                          datetime.now().isoformat(timespec="seconds"))
-        side = self.sidecar(document_id)
-        part = side.with_name(f".{side.name}.part")
-        part.write_text(json.dumps({k: v for k, v in asdict(reg).items() if k != "new"}))
-        part.replace(side)  # the sidecar appears last: a document with one is complete
+        # the sidecar appears last: a document with one is complete
+        write_atomic(self.sidecar(document_id), json.dumps({k: v for k, v in asdict(reg).items() if k != "new"}))
         return reg
 
     def put_files(self, paths: Iterable[Path]) -> list[Registered]:

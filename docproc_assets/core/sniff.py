@@ -19,6 +19,8 @@ from docproc_assets.core.errors import CorruptDocument, DocumentError, PasswordR
 
 HEAD_BYTES = 64 * 1024
 
+SIDECAR_SUFFIX = ".gt.txt"  # ground truth beside a document (core/groundtruth.py): never a document itself
+
 # Names a folder walk takes without looking inside; other files are taken when their content is a
 # supported type (a scan saved without an extension), and left alone otherwise (notes, manifests).
 DOCUMENT_SUFFIXES = frozenset({
@@ -127,7 +129,7 @@ def worth_trying(path: Path) -> bool:
     """Should a folder walk take this file? Known document suffixes yes; others only by content."""
     if path.suffix.lower() in DOCUMENT_SUFFIXES:
         return True
-    if path.name.endswith(".gt.txt"):
+    if path.name.endswith(SIDECAR_SUFFIX):
         return False
     try:
         sniff(path)

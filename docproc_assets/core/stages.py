@@ -20,6 +20,7 @@ from pathlib import Path
 from docproc_assets import __version__
 from docproc_assets.core.document import Status, Track, UnifiedDocument
 from docproc_assets.core.errors import DocumentError
+from docproc_assets.core.files import write_atomic
 from docproc_assets.core.intake import ObjectStore
 from docproc_assets.core.isolation import IsolatedWorker
 from docproc_assets.core.pipeline import Detection, Options, detect, extract, extract_with_engine
@@ -82,8 +83,7 @@ def route(objects: ObjectStore, ids: Sequence[str], options: Options | None = No
                     det = worker.run(detect, path, options)
                 except DocumentError as exc:
                     det = Detection(path=str(path), document_id=doc_id, error=str(exc), error_kind=exc.kind)
-                target = routes_path(objects, doc_id)
-                target.write_text(json.dumps({"version": ROUTES_VERSION, "detection": det.model_dump(mode="json")}))
+                write_atomic(routes_path(objects, doc_id), json.dumps({"version": ROUTES_VERSION, "detection": det.model_dump(mode="json")}))
                 result.routed += 1
                 if on_document:
                     on_document(f"routed {doc_id[:12]} ({info.filename}): {det.track or det.error}")
@@ -201,11 +201,7 @@ def _extract_one(objects: ObjectStore, doc_id: str, model: str, track: Track, to
     errors = [p.error for p in pages if p.error]
     text = "\f".join(p.text() for p in pages)
     if outputs is not None:
-        folder = outputs / model
-        folder.mkdir(parents=True, exist_ok=True)
-        part = folder / f".{doc_id}.json.part"
-        part.write_text(doc.to_json())
-        part.replace(folder / f"{doc_id}.json")
+        write_atomic(outputs / model / f"{doc_id}.json", doc.to_json())
     if doc.status == Status.ERROR:
         error = doc.error
     elif errors:

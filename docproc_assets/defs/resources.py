@@ -27,8 +27,11 @@ class DocprocResource(dg.ConfigurableResource):
     sensor_models: str = ""  # comma-separated OCR models the inbox sensor runs; empty: the default CPU models
     gpu_budget_gib: float = 0.0  # GPU memory steps may use in all; GPU models needing more get error rows
     document_timeout_s: float = 600.0
-    max_memory_mb: int = 0  # resident-memory limit per document in the parsing worker (0: none)
+    max_memory_mb: int | None = None  # resident-memory limit per document (None: 75% of RAM; 0: none)
     model_overrides: str = ""  # JSON {"model": {"max_batch_size": 2, "model_id": "/models/x", "device": "cuda"}}
+
+    def memory_limit_mb(self) -> int:
+        return default_memory_mb() if self.max_memory_mb is None else self.max_memory_mb
 
     def store(self) -> Store:
         return Store(Path(self.db_path))
@@ -63,7 +66,7 @@ def from_env() -> DocprocResource:
         sensor_models=env.get("DOCPROC_SENSOR_MODELS", ""),
         gpu_budget_gib=budget_from_env(),
         document_timeout_s=float(env.get("DOCPROC_DOCUMENT_TIMEOUT_S", "600")),
-        max_memory_mb=int(env.get("DOCPROC_MAX_MEMORY_MB") or default_memory_mb()),
+        max_memory_mb=int(env["DOCPROC_MAX_MEMORY_MB"]) if env.get("DOCPROC_MAX_MEMORY_MB") else None,
         model_overrides=env.get("DOCPROC_MODEL_OVERRIDES", ""),
         inbox_settle_seconds=float(env.get("DOCPROC_INBOX_SETTLE_SECONDS", "2")),
     )

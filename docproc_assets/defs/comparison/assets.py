@@ -4,6 +4,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from docproc_assets.core.files import write_atomic
+
 from docproc_assets.core import evaluation, report, summary
 from docproc_assets.defs.extraction.assets import extractions
 from docproc_assets.defs.resources import DocprocResource
@@ -36,13 +38,6 @@ def model_metrics(context: dg.AssetExecutionContext, docproc: DocprocResource) -
     return dg.MaterializeResult(metadata={"models": len(metrics), "metrics": dg.MetadataValue.md(summary.metrics_markdown(metrics))})
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}.part")
-    part.write_text(text, encoding="utf-8")
-    part.replace(path)
-
-
 @dg.asset(group_name="comparison", deps=[model_metrics], kinds={"plotly", "markdown"})
 def comparison_report(context: dg.AssetExecutionContext, docproc: DocprocResource) -> dg.MaterializeResult:
     """The comparison report, twice: an interactive HTML file (plotly, works offline: comparison matrix,
@@ -53,8 +48,8 @@ def comparison_report(context: dg.AssetExecutionContext, docproc: DocprocResourc
     store = docproc.store()
     md, page = path.with_suffix(".md"), path.with_suffix(".html")
     text = summary.report(store)
-    _write(md, text)
-    _write(page, report.build(store))
+    write_atomic(md, text)
+    write_atomic(page, report.build(store))
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(page.absolute())), "markdown": dg.MetadataValue.path(str(md.absolute())),
         "report": dg.MetadataValue.md(text[:20000]),

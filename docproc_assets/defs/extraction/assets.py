@@ -32,7 +32,7 @@ def extract_model(context: dg.AssetExecutionContext, docproc: DocprocResource, m
     context.log.info(f"{model}: chunk of {len(ids)} documents, {len(cached)} cached ({version})")
     result = stages.extract_chunk(
         docproc.objects(), ids, model, version, cached, outputs=docproc.outputs(), unavailable=problem,
-        timeout=docproc.document_timeout_s, memory_mb=docproc.max_memory_mb, run_id=context.run.run_id,
+        timeout=docproc.document_timeout_s, memory_mb=docproc.memory_limit_mb(), run_id=context.run.run_id,
         on_document=context.log.info,
     )
     store.stage("extractions", result.rows)

@@ -36,7 +36,7 @@ def document_routes(context: dg.AssetExecutionContext, docproc: DocprocResource)
     image coverage, garbled ratio, and the reason for each page's decision. Writes `pages` and the
     track, page count and status of `documents`."""
     result = stages.route(docproc.objects(), context.partition_keys, timeout=docproc.document_timeout_s,
-                          memory_mb=docproc.max_memory_mb, on_document=context.log.info)
+                          memory_mb=docproc.memory_limit_mb(), on_document=context.log.info)
     store = docproc.store()
     store.stage("documents", result.documents)
     store.stage("pages", result.pages)
