@@ -7,6 +7,7 @@ Works from the text pass that routing already made (PageAnalysis.text). Tables a
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 import pymupdf
@@ -21,13 +22,13 @@ from docproc_assets.core.document import (
 )
 from docproc_assets.core import enable_layout_model
 from docproc_assets.core.layout import Box, enclosing, reading_order
-from docproc_assets.core.routing import PageAnalysis, image_boxes, is_visible
+from docproc_assets.core.routing import FontProfile, PageAnalysis, image_boxes, is_bold, is_visible
 
 _BULLET = re.compile(r"^\s*([•◦▪‣∙·●○■□➢►✓–\-*]|\(?\d{1,3}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s+\S")
 _CAPTION = re.compile(r"^\s*(figure|fig\.|table|chart|exhibit|abbildung|tableau|tabelle)\s*[\dIVX]", re.I)
-_BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _ITALIC_FONT = re.compile(r"italic|oblique", re.I)
-MIN_RULING_LINES = 6  # horizontal/vertical strokes before a page is worth find_tables()
+RARE_SHARE = 0.2  # a size (or bold) used by more of the page's characters than this is body text
+MAX_CELL_LINES = 3  # a ruled box holding more lines than this is a frame around text, not a table cell
 MIN_IMAGE_SIDE = 8.0  # points: smaller images are decoration
 
 
@@ -36,29 +37,32 @@ def _style(span: dict[str, Any]) -> StyleInfo:
     return StyleInfo(
         font=font,
         size=round(span["size"], 2),
-        bold=bool(flags & pymupdf.TEXT_FONT_BOLD) or bool(_BOLD_FONT.search(font)),
+        bold=is_bold(span),
         italic=bool(flags & pymupdf.TEXT_FONT_ITALIC) or bool(_ITALIC_FONT.search(font)),
         color=f"#{span['color']:06x}",
     )
 
 
-def _classify(content: str, style: StyleInfo, n_lines: int, body: float) -> tuple[ElementType, int | None]:
-    size = style.size or body
+def _classify(content: str, style: StyleInfo, n_lines: int, fonts: FontProfile) -> tuple[ElementType, int | None]:
+    """Headings stand out: set larger than the body in a size few characters use (or much larger), or
+    short and bold on a page where bold is rare. Forms that set every label large or bold get none."""
+    size = style.size or fonts.body_size
+    ratio = size / fonts.body_size
     short = len(content) < 200 and n_lines <= 3
-    if short and size >= body * 1.15:
-        ratio = size / body
+    if short and ratio >= 1.15 and (fonts.share(size) <= RARE_SHARE or ratio >= 1.4):
         return ElementType.HEADING, 1 if ratio >= 1.8 else 2 if ratio >= 1.4 else 3
     if _CAPTION.match(content) and len(content) < 400:
         return ElementType.CAPTION, None
     if _BULLET.match(content):
         return ElementType.LIST_ITEM, None
-    if style.bold and n_lines <= 2 and len(content) < 120 and not content.rstrip().endswith((".", ",", ";")):
+    if (style.bold and fonts.bold_share <= RARE_SHARE and n_lines <= 2 and len(content) < 120
+            and not content.rstrip().endswith((".", ",", ";"))):
         return ElementType.HEADING, 4
     return ElementType.TEXT, None
 
 
 def _signature(span: dict[str, Any]) -> tuple[float, bool]:
-    return round(span["size"]), bool(span["flags"] & pymupdf.TEXT_FONT_BOLD) or bool(_BOLD_FONT.search(span["font"]))
+    return round(span["size"]), is_bold(span)
 
 
 def _text_blocks(text: dict[str, Any]) -> list[tuple[str, Box, StyleInfo, list[TextLine]]]:
@@ -91,21 +95,48 @@ def _text_blocks(text: dict[str, Any]) -> list[tuple[str, Box, StyleInfo, list[T
     return out
 
 
-def has_ruling_lines(page: pymupdf.Page) -> bool:
-    """Cheap table signal: enough horizontal or vertical strokes (lines or thin rectangles)."""
-    count = 0
+def _rules(page: pymupdf.Page) -> tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]]:
+    """Horizontal (y, x0, x1) and vertical (x, y0, y1) strokes: lines, thin rectangles, rectangle edges."""
+    horizontal, vertical = [], []
     for path in page.get_cdrawings():
         for item in path.get("items", ()):
             if item[0] == "l":
-                p, q = item[1], item[2]
-                if abs(p[0] - q[0]) < 1 or abs(p[1] - q[1]) < 1:
-                    count += 1
+                (x0, y0), (x1, y1) = item[1], item[2]
+                if abs(y0 - y1) < 1:
+                    horizontal.append((y0, min(x0, x1), max(x0, x1)))
+                elif abs(x0 - x1) < 1:
+                    vertical.append((x0, min(y0, y1), max(y0, y1)))
             elif item[0] == "re":
-                r = pymupdf.Rect(item[1])
-                count += 1 if min(r.width, r.height) < 2 else 4
-            if count >= MIN_RULING_LINES:
-                return True
-    return False
+                x0, y0, x1, y1 = item[1]
+                if y1 - y0 < 2:
+                    horizontal.append(((y0 + y1) / 2, x0, x1))
+                elif x1 - x0 < 2:
+                    vertical.append(((x0 + x1) / 2, y0, y1))
+                else:
+                    horizontal += [(y0, x0, x1), (y1, x0, x1)]
+                    vertical += [(x0, y0, y1), (x1, y0, y1)]
+    return horizontal, vertical
+
+
+def has_ruled_table(page: pymupdf.Page, text: dict[str, Any], tolerance: float = 2.0) -> bool:
+    """Cheap table signal, checked before the slow finder: at least two rows of the ruled grid hold
+    text in two or more cells of a few lines each. A ruled frame or box around paragraphs is not a table."""
+    horizontal, vertical = _rules(page)
+    if len(horizontal) < 3 or len(vertical) < 3:
+        return False
+    lines_in_cell: Counter[tuple[int, int, int, int]] = Counter()
+    for block in text.get("blocks", ()):
+        for line in block.get("lines", ()):
+            x0, y0, x1, y1 = line["bbox"]
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            left = max((x for x, a, b in vertical if x <= cx and a - tolerance <= cy <= b + tolerance), default=None)
+            right = min((x for x, a, b in vertical if x >= cx and a - tolerance <= cy <= b + tolerance), default=None)
+            top = max((y for y, a, b in horizontal if y <= cy and a - tolerance <= cx <= b + tolerance), default=None)
+            bottom = min((y for y, a, b in horizontal if y >= cy and a - tolerance <= cx <= b + tolerance), default=None)
+            if None not in (left, right, top, bottom):
+                lines_in_cell[round(top), round(bottom), round(left), round(right)] += 1
+    cells_per_row = Counter((top, bottom) for (top, bottom, _, _), n in lines_in_cell.items() if n <= MAX_CELL_LINES)
+    return sum(n >= 2 for n in cells_per_row.values()) >= 2
 
 
 def _tables(page: pymupdf.Page, layout_model: bool = False) -> list[tuple[Box, list[TableCell], str]]:
@@ -121,6 +152,8 @@ def _tables(page: pymupdf.Page, layout_model: bool = False) -> list[tuple[Box, l
         rows = [[row[c] for c in keep] for row in rows]
         if len(rows) < 2 or len(keep) < 2:
             continue
+        if any((value or "").count("\n") >= MAX_CELL_LINES for row in rows for value in row):
+            continue  # the line finder boxed whole paragraphs: the text blocks read better
         cells = []
         for r, row in enumerate(rows):
             bboxes = table.rows[r].cells if r < len(table.rows) else []
@@ -144,15 +177,14 @@ def extract_page(
 ) -> list[DocumentElement]:
     """Typed elements of one direct page, in reading order."""
     n = page.number + 1
-    body = analysis.body_size
-    tables = _tables(page, table_model) if find_tables and has_ruling_lines(page) else []
+    tables = _tables(page, table_model) if find_tables and has_ruled_table(page, analysis.text) else []
     drafts: list[tuple[Box, dict[str, Any]]] = []
     for bbox, cells, content in tables:
         drafts.append((bbox, dict(type=ElementType.TABLE, content=content, cells=cells)))
     for content, bbox, style, lines in _text_blocks(analysis.text):
         if any(_inside(bbox, t[0]) for t in tables):
             continue
-        kind, level = _classify(content, style, len(lines), body)
+        kind, level = _classify(content, style, len(lines), analysis.fonts)
         drafts.append((bbox, dict(type=kind, content=content, style=style, level=level, lines=lines)))
     boxes = analysis.image_boxes if analysis.image_boxes is not None else []
     if analysis.image_boxes is None and page.get_images(full=False):

@@ -36,6 +36,7 @@ UNMAPPED_FONT_SHARE = 0.5
 OUTLINE_PATHS = 40  # curve-bearing paths on a page without text: glyphs drawn as outlines
 IMAGE_ONLY_COVERAGE = 0.10  # below this a text-less page is a picture on a blank page, not a scan
 
+_BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _CID = re.compile(r"\(cid:\d+\)")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BAD_CATEGORIES = {"Cc", "Co", "Cn", "Cs"}
@@ -49,12 +50,29 @@ class TrackMode(StrEnum):
 
 
 @dataclass
+class FontProfile:
+    """How a page's visible characters are set: the body size, and how common each size and bold are
+    (a size or weight most of the page uses is body text, however large)."""
+
+    body_size: float = 10.0
+    size_share: dict[float, float] = field(default_factory=dict)  # size (0.1 pt) -> share of characters
+    bold_share: float = 0.0
+
+    def share(self, size: float) -> float:
+        return self.size_share.get(round(size, 1), 0.0)
+
+
+def is_bold(span: dict[str, Any]) -> bool:
+    return bool(span["flags"] & pymupdf.TEXT_FONT_BOLD) or bool(_BOLD_FONT.search(span["font"]))
+
+
+@dataclass
 class PageAnalysis:
     """One page's text pass and the route decided from it; direct extraction reuses `text`."""
 
     route: PageRoute
     text: dict[str, Any] = field(default_factory=dict)
-    body_size: float = 10.0
+    fonts: FontProfile = field(default_factory=FontProfile)
     image_boxes: list[tuple[float, float, float, float]] | None = None
 
 
@@ -118,11 +136,11 @@ class TextStats:
     invisible: int = 0
     garbled: int = 0
     unmapped: int = 0
-    body_size: float = 10.0  # the size most visible characters are set in
+    fonts: FontProfile = field(default_factory=FontProfile)
 
 
 def text_stats(text: dict[str, Any], unmapped: set[str]) -> TextStats:
-    stats, parts, sizes = TextStats(), [], Counter()
+    stats, parts, sizes, bold = TextStats(), [], Counter(), 0
     for block in text.get("blocks", ()):
         for line in block.get("lines", ()):
             for span in line["spans"]:
@@ -136,11 +154,17 @@ def text_stats(text: dict[str, Any], unmapped: set[str]) -> TextStats:
                 stats.visible += n
                 parts.append(s)
                 sizes[round(span["size"], 1)] += n
+                bold += n if is_bold(span) else 0
                 if unmapped and _strip_subset(span["font"]) in unmapped:
                     stats.unmapped += n
     stats.garbled = garbled_chars("".join(parts))
     if sizes:
-        stats.body_size = sizes.most_common(1)[0][0]
+        total = sum(sizes.values())
+        stats.fonts = FontProfile(
+            body_size=sizes.most_common(1)[0][0],
+            size_share={size: n / total for size, n in sizes.items()},
+            bold_share=bold / total,
+        )
     return stats
 
 
@@ -164,7 +188,7 @@ def analyse_page(page: pymupdf.Page, mode: TrackMode = TrackMode.AUTO) -> PageAn
         if route.forced:
             route.reason = f"forced {mode.value} (auto would say: {route.reason})"
         route.track = Track(mode.value)
-    return PageAnalysis(route=route, text=text, body_size=stats.body_size, image_boxes=boxes)
+    return PageAnalysis(route=route, text=text, fonts=stats.fonts, image_boxes=boxes)
 
 
 def _decide(r: PageRoute, page: pymupdf.Page) -> tuple[Track, str]:

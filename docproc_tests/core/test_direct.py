@@ -81,3 +81,21 @@ def test_direct_blocks_keep_their_lines_with_boxes_and_styles(tmp_path):
         assert paragraph.bbox.y0 <= line.bbox.y0 < line.bbox.y1 <= paragraph.bbox.y1
         assert line.style.font == "Helvetica" and line.style.size == 11
     assert [len(e.lines) for e in items] == [1, 1, 1]
+
+
+def test_a_form_set_large_and_bold_has_no_headings_but_its_title(tmp_path):
+    """Labels and values in a larger, bold face than the small print: body text of a form, not headings."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 60), "Repair Estimate", fontsize=22, fontname="hebo")
+    for i, (label, value) in enumerate([("Insured name", "Gabriel Diaz"), ("Claim #", "SF-1008"), ("Make", "Jeep"), ("Year", "2022")]):
+        page.insert_text((72, 100 + i * 20), label, fontsize=10, fontname="hebo")
+        page.insert_text((300, 100 + i * 20), value, fontsize=10, fontname="hebo")
+    page.insert_textbox(pymupdf.Rect(72, 200, 540, 300), "Small print. " * 12, fontsize=8, fontname="helv")
+    doc.save(tmp_path / "form.pdf")
+    elements = extract(tmp_path / "form.pdf").pages[0].ordered()
+    assert [(e.type, e.content) for e in elements if e.type == ElementType.HEADING] == [(ElementType.HEADING, "Repair Estimate")]
+    text = " ".join(" ".join(e.content for e in elements).split())
+    assert "Insured name Gabriel Diaz Claim # SF-1008 Make Jeep Year 2022" in text
