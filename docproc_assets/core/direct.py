@@ -118,12 +118,13 @@ def _rules(page: pymupdf.Page) -> tuple[list[tuple[float, float, float]], list[t
     return horizontal, vertical
 
 
-def has_ruled_table(page: pymupdf.Page, text: dict[str, Any], tolerance: float = 2.0) -> bool:
+def ruled_table_area(page: pymupdf.Page, text: dict[str, Any], tolerance: float = 2.0) -> pymupdf.Rect | None:
     """Cheap table signal, checked before the slow finder: at least two rows of the ruled grid hold
-    text in two or more cells of a few lines each. A ruled frame or box around paragraphs is not a table."""
+    text in two or more cells of a few lines each (a ruled frame or box around paragraphs is not a
+    table). Returns the area those cells cover, so the finder reads only that part of the page."""
     horizontal, vertical = _rules(page)
     if len(horizontal) < 3 or len(vertical) < 3:
-        return False
+        return None
     lines_in_cell: Counter[tuple[int, int, int, int]] = Counter()
     for block in text.get("blocks", ()):
         for line in block.get("lines", ()):
@@ -135,17 +136,24 @@ def has_ruled_table(page: pymupdf.Page, text: dict[str, Any], tolerance: float =
             bottom = min((y for y, a, b in horizontal if y >= cy and a - tolerance <= cx <= b + tolerance), default=None)
             if None not in (left, right, top, bottom):
                 lines_in_cell[round(top), round(bottom), round(left), round(right)] += 1
-    cells_per_row = Counter((top, bottom) for (top, bottom, _, _), n in lines_in_cell.items() if n <= MAX_CELL_LINES)
-    return sum(n >= 2 for n in cells_per_row.values()) >= 2
+    small = [cell for cell, n in lines_in_cell.items() if n <= MAX_CELL_LINES]
+    cells_per_row = Counter((top, bottom) for top, bottom, _, _ in small)
+    rows = {row for row, n in cells_per_row.items() if n >= 2}
+    if len(rows) < 2:
+        return None
+    cells = [(left, top, right, bottom) for top, bottom, left, right in small if (top, bottom) in rows]
+    area = pymupdf.Rect(enclosing(cells))
+    return area + (-tolerance, -tolerance, tolerance, tolerance)
 
 
-def _tables(page: pymupdf.Page, layout_model: bool = False) -> list[tuple[Box, list[TableCell], str]]:
-    """Ruled tables. PyMuPDF 2's layout model finds more (unruled grids) but costs ~250 ms a page on
-    a CPU against ~10 ms for the line finder, so it is opt-in."""
+def _tables(page: pymupdf.Page, layout_model: bool = False, area: pymupdf.Rect | None = None) -> list[tuple[Box, list[TableCell], str]]:
+    """Ruled tables, looked for in `area` (the whole page by default). PyMuPDF 2's layout model finds
+    more (unruled grids) but costs ~250 ms a page on a CPU against ~10 ms for the line finder, so it is
+    opt-in."""
     if layout_model:
         enable_layout_model()
     found = []
-    for table in page.find_tables(use_layout=layout_model).tables:
+    for table in page.find_tables(clip=area, use_layout=layout_model).tables:
         rows = table.extract()
         # Ruling lines drawn as separate strokes can make empty sliver columns: drop them.
         keep = [c for c in range(table.col_count) if any(row[c] for row in rows)]
@@ -177,7 +185,8 @@ def extract_page(
 ) -> list[DocumentElement]:
     """Typed elements of one direct page, in reading order."""
     n = page.number + 1
-    tables = _tables(page, table_model) if find_tables and has_ruled_table(page, analysis.text) else []
+    area = ruled_table_area(page, analysis.text) if find_tables else None
+    tables = _tables(page, table_model, area) if area is not None else []
     drafts: list[tuple[Box, dict[str, Any]]] = []
     for bbox, cells, content in tables:
         drafts.append((bbox, dict(type=ElementType.TABLE, content=content, cells=cells)))
