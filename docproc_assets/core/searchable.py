@@ -29,7 +29,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pymupdf
-from PIL import Image, ImageSequence
+from PIL import ImageSequence
 
 from docproc_assets import __version__
 from docproc_assets.core.document import BoundingBox, ElementType, Page, Status, Track, UnifiedDocument
@@ -415,40 +415,33 @@ def _engine_version(name: str | None) -> str | None:
 
 def _image_document(source: Path, document: UnifiedDocument, max_pixels: int) -> tuple[pymupdf.Document, bool]:
     """One PDF page per image frame at its DPI (300 when the file has none): JPEG and PNG embedded as they
-    are, other frames losslessly as PNG. Returns the document and whether a DPI was assumed."""
+    are; other formats (TIFF frames, BMP, ...) converted by MuPDF in C, losslessly, after every frame's
+    size has passed the pixel budget. Returns the document and whether a DPI was assumed."""
     doc = pymupdf.open()
     assumed = False
-    raw = source.read_bytes()
     with open_image(source, max_pixels) as image:
         frames = getattr(image, "n_frames", 1)
         if frames != len(document.pages):
             raise CorruptDocument(f"the image has {frames} frames but the document has {len(document.pages)} pages")
-        fmt = image.format
-        for page, frame in zip(document.pages, ImageSequence.Iterator(image), strict=True):
+        for frame in ImageSequence.Iterator(image):
             dpi = frame.info.get("dpi") or image.info.get("dpi")
             if not (dpi and dpi[0] and float(dpi[0]) > 1):
                 assumed = True
             w, h = frame.size
             if w * h > max_pixels:
                 raise CorruptDocument(f"image frame of {w}x{h} pixels exceeds the pixel budget")
-            pdf_page = doc.new_page(width=page.dimensions.width, height=page.dimensions.height)
-            if fmt in ("JPEG", "PNG") and frames == 1:
-                stream = raw
-            else:
-                frame.load()
-                stream = _png(frame)
-            pdf_page.insert_image(pdf_page.rect, stream=stream, keep_proportion=False)
+        as_is = image.format in ("JPEG", "PNG") and frames == 1
+    if as_is:
+        page = document.pages[0]
+        pdf_page = doc.new_page(width=page.dimensions.width, height=page.dimensions.height)
+        pdf_page.insert_image(pdf_page.rect, stream=source.read_bytes(), keep_proportion=False)
+        return doc, assumed
+    with pymupdf.open(source) as frames_doc:
+        converted = pymupdf.open("pdf", frames_doc.convert_to_pdf())
+    for number, page in enumerate(document.pages):
+        pdf_page = doc.new_page(width=page.dimensions.width, height=page.dimensions.height)
+        pdf_page.show_pdf_page(pdf_page.rect, converted, number, keep_proportion=False)
     return doc, assumed
-
-
-def _png(frame: Image.Image) -> bytes:
-    import io
-
-    if frame.mode not in ("1", "L", "LA", "RGB", "RGBA", "P"):
-        frame = frame.convert("RGBA" if "A" in frame.mode else "RGB")
-    buf = io.BytesIO()
-    frame.save(buf, format="PNG", optimize=False, compress_level=6)
-    return buf.getvalue()
 
 
 def _xmp(document: UnifiedDocument, pages: list[dict], info: dict, approximate: bool, assumed_dpi: bool) -> str:
