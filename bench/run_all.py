@@ -3,9 +3,9 @@
 usage: python bench/run_all.py CORPUS_DIR [--quick] [--engines rapidocr,tesseract] [--output docs/BENCHMARKS.md]
 
 Runs bench/direct.py (direct track vs PyMuPDF and pdfplumber, detection, peak memory on a long PDF),
-bench/routing.py (auto-routing vs forced OCR, isolation overhead), bench/ocr.py (OCR engines) and
-bench/dagster_cache.py (first run vs cached rerun), each as its own process, and writes their tables
-with the machine they ran on. `--quick` (what `make bench` uses) keeps the whole run in a few minutes:
+bench/routing.py (auto-routing vs forced OCR, isolation overhead), bench/ocr.py (OCR engines),
+bench/searchable.py (searchable PDF writing) and bench/dagster_cache.py (first run vs cached rerun),
+each as its own process, and writes their tables with the machine they ran on. `--quick` (what `make bench` uses) keeps the whole run in a few minutes:
 the CPU engines rapidocr and tesseract on at most 8 documents, a 100-page long PDF, one OCR model for
 the cache bench. Without it: every classic engine on every document.
 """
@@ -85,6 +85,8 @@ def main() -> None:
         (f"OCR engines ({engines})",
          ["bench/ocr.py", str(corpus), "--engines", engines, "--json", *(["--limit", "8"] if args.quick else [])],
          "ocr", 3600),
+        ("Searchable PDF: ms per page to write on top of OCR, output/input size",
+         ["bench/searchable.py", str(corpus), "--engine", "tesseract"], "text", 900),
         ("Cached rerun of `docproc batch` (Dagster assets)",
          ["bench/dagster_cache.py", str(corpus), "--models", "tesseract" if args.quick else "rapidocr,tesseract"], "text", 1800),
     ]
