@@ -370,20 +370,12 @@ def pools_cmd(
 
 def engine_status(name: str) -> dict:
     """One registry entry: whether its family can run here (checked without loading), why not, and where."""
-    from docproc_assets.core.engines.registry import engine_class, get_config
+    from docproc_assets.core.engines.registry import check_availability, get_config
 
     config = get_config(name)
-    row = {"name": name, "family": config.family, "available": False, "reason": None, "device": None}
-    try:
-        availability = engine_class(config.family).availability(config)
-    except DocumentError as exc:  # EngineUnavailable: the family's module does not import
-        row["reason"] = str(exc)
-        return row
-    except Exception as exc:  # a broken install must not hide the other engines
-        row["reason"] = f"availability check failed: {type(exc).__name__}: {exc}"
-        return row
-    row.update(available=availability.available, reason=availability.reason, device=availability.device)
-    return row
+    availability = check_availability(config)
+    return {"name": name, "family": config.family, "available": availability.available,
+            "reason": availability.reason, "device": availability.device}
 
 
 @app.command("engines")

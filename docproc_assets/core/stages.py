@@ -232,18 +232,16 @@ def measured(fn: Callable, *args):
 
 def engine_problem(model: str, gpu_budget_gib: float) -> str | None:
     """Why a model cannot run here (unknown, package missing, over the GPU budget), checked without loading it."""
-    from docproc_assets.core.engines.registry import engine_class, get_config
+    from docproc_assets.core.engines.registry import check_availability, get_config
     from docproc_assets.core.pools import over_budget
 
     try:
         config = get_config(model)
-        if problem := over_budget(config, gpu_budget_gib):
-            return problem
-        availability = engine_class(config.family).availability(config)
-    except DocumentError as exc:
+    except DocumentError as exc:  # an unknown model
         return f"engine unavailable: {exc}"
-    except Exception as exc:  # an engine module that fails to import is that model's problem only
-        return f"engine unavailable: {type(exc).__name__}: {exc}"
+    if problem := over_budget(config, gpu_budget_gib):
+        return problem
+    availability = check_availability(config)
     return None if availability.available else f"engine unavailable: {availability.reason}"
 
 

@@ -77,3 +77,14 @@ def test_overrides_from_the_environment_and_the_call(monkeypatch):
         assert registry.get_config("rapidocr") == registry.MODELS["rapidocr"]
     finally:
         monkeypatch.delenv(registry.OVERRIDES_ENV)
+
+
+def test_a_family_that_fails_to_import_is_unavailable_not_an_error(monkeypatch):
+    from docproc_assets.core.engines import registry
+    from docproc_assets.core.stages import engine_problem
+
+    monkeypatch.setitem(registry.FAMILIES, "tesseract", "docproc_assets.core.engines.no_such_module:Engine")
+    availability = registry.check_availability(registry.get_config("tesseract"))
+    assert not availability.available and "no_such_module" in availability.reason and availability.device is None
+    assert engine_problem("tesseract", 0).startswith("engine unavailable: engine family 'tesseract' needs a package")
+    assert registry.check_availability(registry.get_config("rapidocr")).available

@@ -35,7 +35,7 @@ class OcrOutput:
 class Availability:
     available: bool
     reason: str | None = None  # why not: package missing, weights not found, no GPU
-    device: str = "cpu"
+    device: str | None = "cpu"  # None when the check itself could not run
 
 
 class OcrEngine(ABC):

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from docproc_assets.core.engines.base import OcrEngine
+from docproc_assets.core.engines.base import Availability, OcrEngine
 from docproc_assets.core.errors import DocumentError, EngineUnavailable
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,17 @@ def set_overrides(overrides: dict[str, dict[str, Any]]) -> None:
     if unknown:
         raise EngineUnavailable(f"overrides for unknown OCR engines: {', '.join(sorted(unknown))}")
     os.environ[OVERRIDES_ENV] = json.dumps(overrides)
+
+
+def check_availability(config: ModelConfig) -> Availability:
+    """Whether a model can run here, checked without loading it; never raises (a family whose module
+    fails to import, or a broken install, is that model's problem only)."""
+    try:
+        return engine_class(config.family).availability(config)
+    except EngineUnavailable as exc:
+        return Availability(False, str(exc), device=None)
+    except Exception as exc:  # noqa: BLE001
+        return Availability(False, f"availability check failed: {type(exc).__name__}: {exc}", device=None)
 
 
 def get_config(name: str, **overrides: Any) -> ModelConfig:
