@@ -187,12 +187,10 @@ class PageReader:
         self._engine: OcrEngine | None = None
         self.batch_size = max(1, batch_size)
 
-    @classmethod
-    def of(cls, fn: OcrPageFn) -> PageReader:
+    @staticmethod
+    def of(fn: OcrPageFn) -> PageReader:
         """A reader around a per-page function (tests, custom hooks): batches of one."""
-        reader = cls(lambda: None)
-        reader.read = lambda requests: [fn(*request) for request in requests]  # type: ignore[method-assign]
-        return reader
+        return _FunctionReader(fn)
 
     @property
     def engine(self) -> OcrEngine:
@@ -208,6 +206,15 @@ class PageReader:
             OcrResult(output_elements(output, ppp, number, rotation, image.size), engine.name, output.token_count, output.truncated)
             for output, (image, rotation), (_, ppp, number) in zip(outputs, turned, requests, strict=True)
         ]
+
+
+class _FunctionReader(PageReader):
+    def __init__(self, fn: OcrPageFn):
+        super().__init__(lambda: None)
+        self._fn = fn
+
+    def read(self, requests: list[OcrRequest]) -> list[OcrResult]:
+        return [self._fn(*request) for request in requests]
 
 
 def page_ocr(engine: OcrEngine) -> OcrPageFn:

@@ -140,6 +140,17 @@ def iter_routes(ident: Identified, options: Options) -> Iterator[tuple[PageRoute
             yield analyse_page(page, options.track).route, _dimensions(page)
 
 
+def failure(exc: Exception) -> tuple[str, str]:
+    """A document's failure as (one-line reason, kind), whatever raised it."""
+    if isinstance(exc, DocumentError):
+        return str(exc), exc.kind
+    if isinstance(exc, MUPDF_ERROR):
+        return f"corrupt PDF: {mupdf_reason(exc)}", "corrupt"
+    if isinstance(exc, MemoryError):
+        return OUT_OF_MEMORY, "limit"
+    return f"unexpected failure: {type(exc).__name__}: {exc}", "internal"
+
+
 def detect(path: Path, options: Options | None = None) -> Detection:
     """Route a document without extracting it."""
     options = options or Options()
@@ -153,14 +164,8 @@ def detect(path: Path, options: Options | None = None) -> Detection:
                 PageDetection(page=number, **route.model_dump(include={"track", "text_chars", "image_coverage", "reason", "invisible_chars", "garbled_ratio"}))
             )
         result.track = derive_track([p.track for p in result.pages])
-    except DocumentError as exc:
-        result.error, result.error_kind, result.track = str(exc), exc.kind, None
-    except MUPDF_ERROR as exc:
-        result.error, result.error_kind, result.track = f"corrupt PDF: {mupdf_reason(exc)}", "corrupt", None
-    except MemoryError:
-        result.error, result.error_kind, result.track = OUT_OF_MEMORY, "limit", None
     except Exception as exc:  # a parser bug must stay this document's problem
-        result.error, result.error_kind, result.track = f"unexpected failure: {type(exc).__name__}: {exc}", "internal", None
+        (result.error, result.error_kind), result.track = failure(exc), None
     result.seconds = round(time.perf_counter() - start, 4)
     return result
 
@@ -186,7 +191,8 @@ class OcrQueue:
         self.pending: list[tuple[Page, object, float, float]] = []
 
     def add(self, page: Page, image_source: Callable[[], tuple[object, float]], started: float) -> None:
-        """Queue an OCR page; `image_source()` gives (image, pixels per point), called only when read."""
+        """Queue an OCR page; `image_source()` gives (image, pixels per point) and is called only when an
+        engine will read the page (not on a direct-only pass, nor without an engine)."""
         if self.skip or self.reader is None:
             page.error = None if self.skip else self.NO_ENGINE
             page.seconds = round(time.perf_counter() - started, 4)
@@ -262,14 +268,8 @@ def extract(path: Path, options: Options | None = None, ocr: PageReader | OcrPag
                         queue.add(page, lambda p=pdf_page: _rendered(p, options), start)
                     pages.append(page)
                 queue.flush()
-    except DocumentError as exc:
-        return failed_document(path, str(exc), meta)
-    except MUPDF_ERROR as exc:
-        return failed_document(path, f"corrupt PDF: {mupdf_reason(exc)}", meta)
-    except MemoryError:
-        return failed_document(path, OUT_OF_MEMORY, meta)
     except Exception as exc:
-        return failed_document(path, f"unexpected failure: {type(exc).__name__}: {exc}", meta)
+        return failed_document(path, failure(exc)[0], meta)
     mark_page_furniture([p for p in pages if p.track == Track.DIRECT])
     failed = [p for p in pages if p.error]
     return UnifiedDocument(
