@@ -92,11 +92,13 @@ def run_batch(
     split: str = "train",
     evaluate: bool = False,
     synthesis=None,
+    files: list[Path] | None = None,
 ) -> BatchResult:
     """Register the documents of `folder` (or the first `sample_size` rows of a DocumentVQA-format
     `dataset`) and materialize every asset over them with `models`. `evaluate` adds self-supervised
     pages: the digital pages of the batch rendered (and degraded) per `synthesis`, as documents of
-    their own with their text layer as ground truth (core/evaluation.py)."""
+    their own with their text layer as ground truth (core/evaluation.py). `files`: the folder's
+documents when the caller has listed them already."""
     dagster_home()
     import dagster as dg
 
@@ -133,7 +135,7 @@ def run_batch(
         keys = ingested.document_ids
         store.stage("answers", ingested.answers)
     else:
-        files = intake.list_folder(Path(folder))
+        files = files if files is not None else intake.list_folder(Path(folder))
         if sample_size and sample_size < len(files):
             files = sorted(random.Random(0).sample(files, sample_size))
         registered = objects.put_files(files)

@@ -241,6 +241,7 @@ def batch_cmd(
                               evaluate_pages or None)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--dpi/--degrade") from exc
+    files = None
     if dataset is None:
         files = intake.list_folder(folder)
         if not files:
@@ -253,7 +254,7 @@ def batch_cmd(
         try:
             result = run_batch(folder, chosen, db, report, data_dir, sample_size, chunk_size,
                                on_chunk=lambda _n, k: bar.advance(task, k), force=force, dataset=dataset, split=split,
-                               evaluate=evaluate, synthesis=synthesis)
+                               evaluate=evaluate, synthesis=synthesis, files=files)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         bar.update(task, total=len(result.documents), completed=len(result.documents))
