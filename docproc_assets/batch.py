@@ -181,7 +181,8 @@ documents when the caller has listed them already."""
     if evaluate:  # self-supervised pages from the batch's digital pages, then through the same assets
         direct = {r[0] for r in store.query(
             "SELECT DISTINCT document_id FROM pages WHERE track = 'direct' AND document_id IN (SELECT unnest(?::VARCHAR[]))", [keys])[1]}
-        synthetic, truth = evaluation.synthesize(objects, keys, synthesis or evaluation.Synthesis(), direct)
+        synthetic, truth = evaluation.synthesize(objects, keys, synthesis or evaluation.Synthesis(), direct,
+                                                 resource.document_timeout_s, resource.memory_limit_mb())
         store.stage("ground_truth", truth)
         extra = [k for k in dict.fromkeys(r.document_id for r in synthetic) if k not in set(keys)]
         result.documents = keys + extra

@@ -15,10 +15,17 @@ from rich.console import Console
 from docproc_assets import __version__
 from docproc_assets.core.datasets import DEFAULT_DATASET, DEFAULT_SPLIT  # `datasets` itself is imported only when used
 from docproc_assets.core.document import Status, UnifiedDocument, json_schema
-from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.files import write_atomic
 from docproc_assets.core.isolation import IsolatedWorker, default_memory_mb
-from docproc_assets.core.pipeline import Detection, Options, detect, extract_with_engine, failed_document, prepare_office
+from docproc_assets.core.pipeline import (
+    Detection,
+    Options,
+    detect,
+    extract_with_engine,
+    failed_document,
+    failure,
+    prepare_office,
+)
 from docproc_assets.core.routing import TrackMode
 from docproc_assets.core.sniff import worth_trying
 
@@ -86,13 +93,14 @@ def detect_cmd(
     """Route documents (per page) without extracting them. Bad documents never change the exit code."""
     files = expand(paths)
     options = _options(track, password)
-    prepare_office(files, options)
     with IsolatedWorker(timeout=timeout, memory_mb=_memory_limit(max_memory_mb)) as worker:
+        prepare_office(files, options, worker)
         for path in files:
             try:
                 result: Detection = worker.run(detect, path, options)
-            except DocumentError as exc:
-                result = Detection(path=str(path), error=str(exc), error_kind=exc.kind)
+            except Exception as exc:  # a timeout, a crash, or anything the worker sent back: this document's
+                reason, kind = failure(exc)
+                result = Detection(path=str(path), error=reason, error_kind=kind)
             if as_json:
                 print(result.model_dump_json(), flush=True)
             else:
@@ -134,16 +142,16 @@ def extract_cmd(
     if output_dir:
         output_dir.mkdir(parents=True, exist_ok=True)
     options = _options(track, password, dual_track)
-    prepare_office(files, options)
     failures = 0
     used: set[str] = set()
     overrides = {"max_batch_size": batch_size, "device": device, "model_id": model_path}
     with IsolatedWorker(timeout=timeout, memory_mb=_memory_limit(max_memory_mb)) as worker:
+        prepare_office(files, options, worker)
         for path in files:
             try:
                 document: UnifiedDocument = worker.run(extract_with_engine, path, options, engine, overrides)
-            except DocumentError as exc:
-                document = failed_document(path, str(exc))
+            except Exception as exc:  # as in detect: the document's error, the command goes on
+                document = failed_document(path, failure(exc)[0])
             if document.status == Status.ERROR:
                 failures += 1
                 err.print(f"[red]error[/red] {_plain(path)}: {_plain(document.error)}", highlight=False)
@@ -173,10 +181,10 @@ def _write_pdf(worker: IsolatedWorker, document: UnifiedDocument, path: Path, ta
     try:
         worker.run(write_for_path, document, path, target, options)
         return True
-    except DocumentError as exc:
+    except Exception as exc:  # noqa: BLE001 - this document's error
         for leftover in target.parent.glob(f".{target.name}.*.part"):  # a killed worker leaves its temp file
             leftover.unlink(missing_ok=True)
-        err.print(f"[red]error[/red] {_plain(path)}: {_plain(exc)}", highlight=False)
+        err.print(f"[red]error[/red] {_plain(path)}: {_plain(failure(exc)[0])}", highlight=False)
         return False
 
 

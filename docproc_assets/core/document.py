@@ -155,6 +155,8 @@ class DocumentMetadata(_Model):
     created: str | None = None
     encrypted: bool = False
     converted_from: str | None = None  # the office mime type, when LibreOffice made the PDF
+    repaired: bool = False  # the file was damaged: its pages were read from a rebuilt copy
+    repairer: str | None = None  # which one rebuilt it (core/repair.py: qpdf, pdfium, page-scan)
 
 
 class UnifiedDocument(_Model):

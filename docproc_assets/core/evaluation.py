@@ -31,6 +31,7 @@ import jiwer
 
 from docproc_assets.core import groundtruth, metrics
 from docproc_assets.core.groundtruth import Degradation
+from docproc_assets.core.isolation import IsolatedWorker
 from docproc_assets.core.intake import ObjectStore, Registered
 from docproc_assets.core.store import DIRECT, Store, dict_rows
 
@@ -97,39 +98,51 @@ class Synthesis:
 
 
 def synthesize(objects: ObjectStore, ids: Sequence[str], synthesis: Synthesis,
-               has_direct_pages: Iterable[str] | None = None) -> tuple[list[Registered], list[dict]]:
+               has_direct_pages: Iterable[str] | None = None, timeout: float = 600.0,
+               memory_mb: int = 0) -> tuple[list[Registered], list[dict]]:
     """Render the digital pages of these PDFs into PNG documents in the object store.
 
     Returns the registered synthetic documents and their `ground_truth` rows (the page's text layer).
     Only PDFs are used (office files are converted elsewhere), only pages whose text layer routing
-    trusts, and never a synthetic document itself. One page image is in memory at a time.
+    trusts, and never a synthetic document itself. Each PDF is rendered in an isolated worker: one that
+    crashes or hangs the renderer gives no synthetic pages, never a failed batch.
     """
     wanted = set(has_direct_pages) if has_direct_pages is not None else None
     registered: list[Registered] = []
     rows: list[dict] = []
-    for doc_id in ids:
-        if wanted is not None and doc_id not in wanted:
-            continue
-        info = objects.info(doc_id)
-        path = objects.path(doc_id, info)
-        if info.source_path.startswith(f"{SYNTHETIC}:") or path.suffix.lower() != ".pdf":
-            continue
-        stem = Path(info.filename).stem
-        try:
-            pages = groundtruth.synthetic_pages(path, synthesis.dpis, synthesis.degradations, synthesis.max_pages)
-            for page in pages:
-                buf = io.BytesIO()
-                page.image.save(buf, format="PNG", dpi=(page.dpi, page.dpi))
-                label = page.degradation.label
-                name = f"{stem}.p{page.page_number}.{page.dpi}dpi.{label}.png"
-                source = f"{SYNTHETIC}:{doc_id}:p{page.page_number}:{page.dpi}dpi:{label}"
-                reg = objects.put_bytes(buf.getvalue(), name, source)
-                registered.append(reg)
-                rows.append({"document_id": reg.document_id, "page_number": 1, "reference": page.reference,
-                             "source": SYNTHETIC, "parent_document_id": doc_id, "parent_page": page.page_number,
-                             "dpi": page.dpi, "degradation": label})
-        except Exception as exc:  # a PDF that fails to render gives no synthetic pages, never a failed batch
-            log.warning("no synthetic pages from %s (%s): %s", doc_id[:12], info.filename, exc)
+    with IsolatedWorker(timeout=timeout, memory_mb=memory_mb) as worker:
+        for doc_id in ids:
+            if wanted is not None and doc_id not in wanted:
+                continue
+            try:
+                found, truth = worker.run(synthesize_document, objects, doc_id, synthesis)
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                log.warning("no synthetic pages from %s: %s", doc_id[:12], exc)
+                continue
+            registered += found
+            rows += truth
+    return registered, rows
+
+
+def synthesize_document(objects: ObjectStore, doc_id: str, synthesis: Synthesis) -> tuple[list[Registered], list[dict]]:
+    """One PDF's synthetic page documents and their ground-truth rows (run in the worker)."""
+    info = objects.info(doc_id)
+    path = objects.path(doc_id, info)
+    if info.source_path.startswith(f"{SYNTHETIC}:") or path.suffix.lower() != ".pdf":
+        return [], []
+    stem = Path(info.filename).stem
+    registered, rows = [], []
+    for page in groundtruth.synthetic_pages(path, synthesis.dpis, synthesis.degradations, synthesis.max_pages):
+        buf = io.BytesIO()
+        page.image.save(buf, format="PNG", dpi=(page.dpi, page.dpi))
+        label = page.degradation.label
+        name = f"{stem}.p{page.page_number}.{page.dpi}dpi.{label}.png"
+        source = f"{SYNTHETIC}:{doc_id}:p{page.page_number}:{page.dpi}dpi:{label}"
+        reg = objects.put_bytes(buf.getvalue(), name, source)
+        registered.append(reg)
+        rows.append({"document_id": reg.document_id, "page_number": 1, "reference": page.reference,
+                     "source": SYNTHETIC, "parent_document_id": doc_id, "parent_page": page.page_number,
+                     "dpi": page.dpi, "degradation": label})
     return registered, rows
 
 

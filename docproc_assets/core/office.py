@@ -59,6 +59,23 @@ def convert(path: Path, document_id: str, mime: str, cache_dir: Path | None = No
 
 
 def _run_soffice(todo: list[tuple[Path, str, str]], cache_dir: Path, timeout: float) -> dict[str, Path | Exception]:
+    """One LibreOffice run for the batch. Files it did not convert are tried again one by one: a file
+    that hangs or crashes soffice stops the files after it (soffice's exit status does not say which),
+    so one bad file costs its own conversion, never the batch's."""
+    results, problem = _soffice_once(todo, cache_dir, timeout)
+    left = [item for item in todo if item[1] not in results]
+    if left and len(todo) > 1:
+        log.warning("LibreOffice left %d of %d file(s) (%s): converting them one by one", len(left), len(todo), problem)
+        for item in left:
+            produced, alone = _soffice_once([item], cache_dir, timeout)
+            results.update(produced or {item[1]: alone})
+    elif left:
+        results[left[0][1]] = problem
+    return results
+
+
+def _soffice_once(todo: list[tuple[Path, str, str]], cache_dir: Path, timeout: float) -> tuple[dict[str, Path | Exception], Exception | None]:
+    """Run soffice once; returns the PDFs it produced (moved into the cache) and why it stopped short, if it did."""
     soffice = soffice_binary()
     with tempfile.TemporaryDirectory(prefix="docproc-soffice-") as tmp:
         work = Path(tmp)
@@ -79,13 +96,18 @@ def _run_soffice(todo: list[tuple[Path, str, str]], cache_dir: Path, timeout: fl
         ]
         log.info("LibreOffice: converting %d office file(s) to PDF", len(staged))
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        problem: Exception | None = None
         try:
             output, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            error = DocumentTimeout(f"LibreOffice conversion timed out after {timeout:.0f} s")
-            return {document_id: error for _, document_id, _ in todo}
+            output, _ = proc.communicate()
+            problem = DocumentTimeout(f"LibreOffice conversion timed out after {timeout:.0f} s")
+        text = output.decode("utf-8", "replace")
+        if problem is None and (proc.returncode < 0 or "soffice.bin(" in text):  # a signal, or its crash handler's backtrace
+            problem = ConversionFailed("LibreOffice crashed converting the file")
+        tail = [line for line in text.strip().splitlines() if "Error" in line][-1:] or text.strip().splitlines()[-1:] or ["no output"]
+        problem = problem or ConversionFailed(f"LibreOffice could not convert the file ({tail[0][:120]})")
         results: dict[str, Path | Exception] = {}
         for _path, document_id, _mime in todo:
             produced = outdir / f"{document_id}.pdf"
@@ -93,7 +115,5 @@ def _run_soffice(todo: list[tuple[Path, str, str]], cache_dir: Path, timeout: fl
                 final = cache_dir / f"{document_id}.pdf"
                 shutil.move(produced, final)
                 results[document_id] = final
-            else:
-                tail = output.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-                results[document_id] = ConversionFailed(f"LibreOffice could not convert the file ({tail[0][:120]})")
-        return results
+        stopped_short = len(results) < len(todo)
+        return results, problem if stopped_short else None

@@ -25,11 +25,12 @@ from docproc_assets.core.document import (
     UnifiedDocument,
     derive_track,
 )
-from docproc_assets.core.errors import DocumentError
+from docproc_assets.core.errors import ConversionFailed, CorruptDocument, DocumentError
+from docproc_assets.core.isolation import IsolatedWorker
 from docproc_assets.core.layout import mark_page_furniture
 from docproc_assets.core.ocr import OcrPageFn, PageReader
 from docproc_assets.core.routing import TrackMode, analyse_page, image_route
-from docproc_assets.core.sniff import Kind, sha256_file
+from docproc_assets.core.sniff import Kind, sha256_file, zip_damage
 from docproc_assets.core.sources import (
     DEFAULT_MAX_PIXELS,
     MUPDF_ERROR,
@@ -44,6 +45,7 @@ from docproc_assets.core.sources import (
     open_pdf,
     pdf_metadata,
     render_page,
+    repairer_of,
 )
 
 log = logging.getLogger(__name__)
@@ -85,16 +87,28 @@ class Detection(BaseModel):
     pages: list[PageDetection] = []
     error: str | None = None
     error_kind: str | None = None
+    repaired: bool = False  # damaged: read from a copy a repairer rebuilt (core/repair.py)
+    repairer: str | None = None
     seconds: float = 0.0
 
 
 def _office_pdf(path: Path, document_id: str, mime: str, options: Options) -> Path:
     converted = options.converted.get(document_id)
     if converted is None:
-        return office.convert(path, document_id, mime, options.cache_dir, options.office_timeout)
+        try:
+            converted = office.convert(path, document_id, mime, options.cache_dir, options.office_timeout)
+        except ConversionFailed as exc:
+            converted = exc
+    if isinstance(converted, ConversionFailed) and (damage := zip_damage(path)):
+        raise CorruptDocument(f"corrupt or truncated office file ({mime}): {damage}; LibreOffice could not repair it")
     if isinstance(converted, Exception):
         raise converted
     return converted
+
+
+def office_repairer(ident: Identified) -> str | None:
+    """"libreoffice" when an office file's zip container is damaged and LibreOffice still converted it."""
+    return "libreoffice" if ident.filetype.kind == Kind.OFFICE and zip_damage(ident.path) else None
 
 
 def _pdf_path(ident: Identified, options: Options) -> Path:
@@ -112,43 +126,92 @@ def page_source(path: Path, options: Options | None = None) -> Path:
     return _office_pdf(path, sha256_file(path), filetype.mime, options or Options())
 
 
-def prepare_office(paths: list[Path], options: Options) -> None:
-    """Convert every office file among paths in one LibreOffice run (its start-up dominates). Files are
-    typed from their first bytes; only office files are hashed here (the worker hashes every document)."""
+def office_items(paths: list[Path]) -> list[tuple[Path, str, str]]:
+    """(path, document_id, mime) of the office files among paths: typed from their bytes, so run it in the
+    worker. A file that cannot be typed is left out: it fails as its own document later."""
     items = []
     for path in paths:
         try:
             filetype = file_type(path)
-        except DocumentError:
+            if filetype.kind == Kind.OFFICE:
+                items.append((path, sha256_file(path), filetype.mime))
+        except Exception:  # noqa: BLE001 - typing a hostile file is that document's problem, reported by detect/extract
             continue
-        if filetype.kind == Kind.OFFICE:
-            items.append((path, sha256_file(path), filetype.mime))
+    return items
+
+
+PREPARE_CHUNK = 256  # files typed per worker call: a file that hangs or crashes the typing costs a chunk's pre-conversion
+
+
+def prepare_office(paths: list[Path], options: Options, worker: IsolatedWorker) -> None:
+    """Convert every office file among paths in one LibreOffice run (its start-up dominates). The files are
+    typed in the isolated worker: a damaged file cannot take the command down. Where typing a chunk fails,
+    its office files are converted one by one when their document is processed."""
+    items: list[tuple[Path, str, str]] = []
+    for i in range(0, len(paths), PREPARE_CHUNK):
+        try:
+            items += worker.run(office_items, paths[i:i + PREPARE_CHUNK])
+        except DocumentError as exc:
+            log.warning("typing files %d-%d for office conversion failed (%s): converted one by one", i, i + PREPARE_CHUNK, exc)
     if items:
         options.converted.update(office.convert_many(items, options.cache_dir, options.office_timeout))
 
 
-def iter_routes(ident: Identified, options: Options) -> Iterator[tuple[PageRoute, PageDimensions]]:
+def iter_routes(ident: Identified, options: Options, result: Detection, damage: str | None = None) -> Iterator[tuple[PageRoute, PageDimensions]]:
     if ident.filetype.kind == Kind.IMAGE:
         with open_image(ident.path, options.max_pixels) as image:
             n = frame_count(image)
             for i, (_frame, dims) in enumerate(image_frames(image, options.max_pixels), start=1):
                 yield image_route(i, n, options.track), dims
         return
-    doc = open_pdf(_pdf_path(ident, options), options.password)
+    doc = open_pdf(_pdf_path(ident, options), options.password, damage=damage)
     with doc:
+        result.repairer = repairer_of(doc) or office_repairer(ident)
+        result.repaired = result.repairer is not None
         for page in doc:
             yield analyse_page(page, options.track).route, _dimensions(page)
 
 
+# Libraries that parse a file's bytes: an exception raised inside one of them is the file's fault, not ours.
+PARSERS = {"pymupdf": "PDF", "fitz": "PDF", "pikepdf": "PDF", "pypdfium2": "PDF", "PIL": "image",
+           "zipfile": "office file", "olefile": "office file", "zlib": "file"}
+
+
+def _parser_at_fault(exc: BaseException) -> str | None:
+    """What kind of file the parser that raised exc reads, when the innermost frame of ours or a parser's
+    is a parser's; None when our own code raised it (a bug)."""
+    fault = None
+    tb = exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        top = module.split(".", 1)[0]
+        if top in PARSERS:
+            fault = PARSERS[top]
+        elif top == "docproc_assets":
+            fault = None
+        tb = tb.tb_next
+    return fault
+
+
 def failure(exc: Exception) -> tuple[str, str]:
-    """A document's failure as (one-line reason, kind), whatever raised it."""
+    """A document's failure as (one-line reason, kind), whatever raised it. "unexpected failure" is kept
+    for our own bugs: a parser's exception on a damaged file says what is damaged."""
     if isinstance(exc, DocumentError):
         return str(exc), exc.kind
     if isinstance(exc, MUPDF_ERROR):
         return f"corrupt PDF: {mupdf_reason(exc)}", "corrupt"
     if isinstance(exc, MemoryError):
         return OUT_OF_MEMORY, "limit"
+    if what := _parser_at_fault(exc):
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return f"corrupt {what}: {reason}", "corrupt"
     return f"unexpected failure: {type(exc).__name__}: {exc}", "internal"
+
+
+def _detected_pages(ident: Identified, options: Options, result: Detection, damage: str | None = None) -> list[PageDetection]:
+    fields = {"track", "text_chars", "image_coverage", "reason", "invisible_chars", "garbled_ratio"}
+    return [PageDetection(page=number, **route.model_dump(include=fields))
+            for number, (route, _dims) in enumerate(iter_routes(ident, options, result, damage), start=1)]
 
 
 def detect(path: Path, options: Options | None = None) -> Detection:
@@ -159,13 +222,16 @@ def detect(path: Path, options: Options | None = None) -> Detection:
     try:
         ident = identify(path)
         result.document_id, result.mime = ident.document_id, ident.filetype.mime
-        for number, (route, _dims) in enumerate(iter_routes(ident, options), start=1):
-            result.pages.append(
-                PageDetection(page=number, **route.model_dump(include={"track", "text_chars", "image_coverage", "reason", "invisible_chars", "garbled_ratio"}))
-            )
+        try:
+            result.pages = _detected_pages(ident, options, result)
+        except Exception as exc:
+            if ident.filetype.kind == Kind.IMAGE or not pdf_damaged(exc):
+                raise
+            result.pages = _detected_pages(ident, options, result, damage=failure(exc)[0])  # a broken page tree met while reading
         result.track = derive_track([p.track for p in result.pages])
     except Exception as exc:  # a parser bug must stay this document's problem
         (result.error, result.error_kind), result.track = failure(exc), None
+        result.repaired, result.repairer = False, None
     result.seconds = round(time.perf_counter() - start, 4)
     return result
 
@@ -247,27 +313,13 @@ def extract(path: Path, options: Options | None = None, ocr: PageReader | OcrPag
                 queue.flush()
         else:
             pdf_path = _pdf_path(ident, options)
-            if ident.filetype.kind == Kind.OFFICE:
-                meta = meta.model_copy(update={"converted_from": ident.filetype.mime})
-            with open_pdf(pdf_path, options.password) as doc:
-                meta = pdf_metadata(doc, meta)
-                for pdf_page in doc:
-                    start = time.perf_counter()
-                    analysis = analyse_page(pdf_page, options.track)
-                    page = Page(
-                        page_number=pdf_page.number + 1,
-                        dimensions=_dimensions(pdf_page),
-                        track=analysis.route.track,
-                        route=analysis.route,
-                    )
-                    if page.track == Track.DIRECT:
-                        page.elements = direct.extract_page(pdf_page, analysis, options.find_tables, options.table_model)
-                        page.engine = "pymupdf"
-                        page.seconds = round(time.perf_counter() - start, 4)
-                    else:
-                        queue.add(page, lambda p=pdf_page: _rendered(p, options), start)
-                    pages.append(page)
-                queue.flush()
+            try:
+                meta, pages = _pdf_pages(ident, pdf_path, options, meta, queue)
+            except Exception as exc:
+                if not pdf_damaged(exc):
+                    raise
+                queue.pending.clear()  # MuPDF met a broken page tree while reading: read a repaired copy instead
+                meta, pages = _pdf_pages(ident, pdf_path, options, base_metadata(ident), queue, damage=failure(exc)[0])
     except Exception as exc:
         return failed_document(path, failure(exc)[0], meta)
     mark_page_furniture([p for p in pages if p.track == Track.DIRECT])
@@ -280,6 +332,41 @@ def extract(path: Path, options: Options | None = None, ocr: PageReader | OcrPag
         status=Status.PARTIAL if failed else Status.OK,
         error=f"{len(failed)} of {len(pages)} pages failed: {failed[0].error}" if failed else None,
     )
+
+
+def _pdf_pages(ident: Identified, pdf_path: Path, options: Options, meta: DocumentMetadata, queue: OcrQueue,
+               damage: str | None = None) -> tuple[DocumentMetadata, list[Page]]:
+    """A PDF's pages: direct pages extracted, OCR pages through the queue; from a repaired copy when
+    `damage` says what MuPDF failed on."""
+    pages: list[Page] = []
+    with open_pdf(pdf_path, options.password, damage=damage) as doc:
+        meta = pdf_metadata(doc, meta)
+        if ident.filetype.kind == Kind.OFFICE:
+            repairer = meta.repairer or office_repairer(ident)
+            meta = meta.model_copy(update={"converted_from": ident.filetype.mime, "repaired": bool(repairer), "repairer": repairer})
+        for pdf_page in doc:
+            start = time.perf_counter()
+            analysis = analyse_page(pdf_page, options.track)
+            page = Page(
+                page_number=pdf_page.number + 1,
+                dimensions=_dimensions(pdf_page),
+                track=analysis.route.track,
+                route=analysis.route,
+            )
+            if page.track == Track.DIRECT:
+                page.elements = direct.extract_page(pdf_page, analysis, options.find_tables, options.table_model)
+                page.engine = "pymupdf"
+                page.seconds = round(time.perf_counter() - start, 4)
+            else:
+                queue.add(page, lambda p=pdf_page: _rendered(p, options), start)
+            pages.append(page)
+        queue.flush()
+    return meta, pages
+
+
+def pdf_damaged(exc: BaseException) -> bool:
+    """Did MuPDF fail on the file's structure (worth reading a repaired copy), not on our code or an engine?"""
+    return isinstance(exc, MUPDF_ERROR) or _parser_at_fault(exc) == "PDF"
 
 
 def failed_document(path: Path, reason: str, meta=None) -> UnifiedDocument:

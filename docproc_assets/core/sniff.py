@@ -7,8 +7,10 @@ rejected.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import zipfile
+import zlib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -108,31 +110,89 @@ def sniff(path: Path) -> FileType:
 
 
 def _zip_office_mime(path: Path, mime: str) -> str:
-    """An office zip container must open and hold its parts; anything else is refused."""
+    """An office zip container must hold office parts; a plain zip archive is refused.
+
+    A damaged container is not refused here when libmagic or the extension already says which office
+    type it is: LibreOffice repairs many damaged zips, and `zip_damage` explains the ones it cannot.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-            if "mimetype" in names:
-                odf = archive.read("mimetype").decode("ascii", "replace").strip()
-                if odf in OFFICE_MIMES:
-                    return odf
             if "[Content_Types].xml" in names:
                 for prefix, ooxml in _OOXML_BY_PART.items():
                     if any(n.startswith(prefix) for n in names):
                         return ooxml
-    except zipfile.BadZipFile as exc:
-        raise CorruptDocument(f"corrupt or truncated office file ({mime}): {exc}") from exc
+            if "mimetype" in names:
+                odf = archive.read("mimetype").decode("ascii", "replace").strip()
+                if odf in OFFICE_MIMES:
+                    return odf
+    except Exception as exc:  # noqa: BLE001 - zipfile raises far more than BadZipFile (see zip_damage)
+        known = mime if mime in OFFICE_MIMES else _ZIP_OFFICE_BY_EXTENSION.get(path.suffix.lower())
+        if known:
+            return known
+        if isinstance(exc, RuntimeError) and "encrypted" in str(exc):
+            raise PasswordRequired("password-protected zip container: the office file cannot be read") from exc
+        raise CorruptDocument(f"corrupt or truncated office file ({mime}): {_reason(exc)}") from exc
+    if mime in OFFICE_MIMES:  # libmagic read the type from the first entry; the listing lost it
+        return mime
     raise UnsupportedDocument("zip archive, not a document (no office parts inside)")
 
 
+_ZIP_OFFICE_BY_EXTENSION = {
+    extension: mime for mime, extension in OFFICE_EXTENSIONS.items() if extension[1:] in {"docx", "xlsx", "pptx", "odt", "ods", "odp"}
+}
+
+
+def _reason(exc: BaseException) -> str:
+    """zipfile's exception in words a user can act on."""
+    if isinstance(exc, OSError) and exc.errno == errno.EINVAL:
+        return "an entry's offset points outside the file"
+    if isinstance(exc, UnicodeDecodeError):
+        return "an entry's name is damaged (not valid UTF-8)"
+    if isinstance(exc, NotImplementedError):
+        return f"unsupported zip feature ({exc})"
+    if isinstance(exc, zlib.error):
+        return f"compressed data is damaged ({exc})"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def zip_damage(path: Path) -> str | None:
+    """What is wrong with a zip container (every entry read and its CRC checked), or None when it is sound.
+
+    zipfile raises far more than BadZipFile on damaged archives: OSError for a negative seek from a bad
+    offset, NotImplementedError for an unknown version or method, zlib and struct errors, EOFError,
+    RuntimeError for an encrypted entry. Each is the file's problem, never the caller's.
+    """
+    try:
+        with path.open("rb") as fh:
+            if fh.read(2) != b"PK":
+                return None  # not a zip container (an OLE2 or RTF office file)
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+        return f"entry {bad!r} is damaged (CRC mismatch)" if bad else None
+    except zipfile.BadZipFile as exc:
+        if str(exc) == "File is not a zip file":  # zipfile's words when the end-of-central-directory record is gone
+            return "the zip's central directory is missing (a truncated file)"
+        return _reason(exc)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        return _reason(exc)
+
+
 def worth_trying(path: Path) -> bool:
-    """Should a folder walk take this file? Known document suffixes yes; others only by content."""
+    """Should a folder walk take this file? Known document suffixes yes; others by libmagic's verdict on
+    their first bytes. Never opens a container and never raises: listing a folder parses nothing, so a
+    damaged file is taken and fails as that document, not as the listing."""
     if path.suffix.lower() in DOCUMENT_SUFFIXES:
         return True
     if path.name.endswith(SIDECAR_SUFFIX):
         return False
     try:
-        sniff(path)
-    except (DocumentError, OSError):
+        with path.open("rb") as fh:
+            head = fh.read(HEAD_BYTES)
+        mime = mime_of(head) if head else ""
+    except Exception:  # noqa: BLE001 - unreadable or vanished: not a document to list
         return False
-    return True
+    if mime in _ZIP_MIMES:  # an office zip names its parts in its first local headers
+        return b"[Content_Types].xml" in head or b"mimetypeapplication/vnd.oasis" in head
+    return (mime == "application/pdf" or mime in IMAGE_MIMES or mime in OFFICE_MIMES
+            or mime.startswith(("application/vnd.openxmlformats", "application/vnd.oasis")))

@@ -17,6 +17,7 @@ from PIL import Image, ImageSequence
 
 from docproc_assets.core.document import DocumentMetadata, PageDimensions
 from docproc_assets.core.errors import CorruptDocument, PasswordRequired, ResourceLimitExceeded
+from docproc_assets.core.repair import REPAIRERS, RepairedPdf, readable_pages_problem, repair
 from docproc_assets.core.sniff import FileType, sha256_file, sniff
 
 DEFAULT_MAX_PIXELS = 80_000_000  # a letter page at 1000 dpi is ~94 M; an A0 poster at 300 dpi ~140 M
@@ -67,13 +68,23 @@ def mupdf_reason(exc: BaseException) -> str:
     return re.sub(r"^code=\d+:\s*", "", str(exc)).strip() or type(exc).__name__
 
 
-def open_pdf(path: Path, password: str | None = None) -> pymupdf.Document:
-    """Open a PDF, authenticating when it needs a password; corrupt files raise CorruptDocument."""
+def _without_path(message: str, path: Path) -> str:
+    """No storage paths in a document's message (the object store's path means nothing to its user)."""
+    return " ".join(message.replace(f"'{path}'", "").replace(str(path), "").split())
+
+
+def open_pdf(path: Path, password: str | None = None, damage: str | None = None) -> pymupdf.Document:
+    """Open a PDF, authenticating when it needs a password. A file MuPDF cannot read the pages of is
+    repaired (core/repair.py: qpdf, PDFium, a page scan) before it is refused with CorruptDocument;
+    `damage` (what MuPDF failed on while reading the pages) goes straight to the repaired copy."""
+    if damage:
+        return _repaired(path, damage)
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except Exception as exc:  # MuPDF raises several types for unreadable files
-        reason = mupdf_reason(exc).replace(str(path), "").replace("'' ", "")  # no storage paths in messages
-        raise CorruptDocument(f"unreadable PDF, not repairable: {reason}") from exc
+        reason = _without_path(mupdf_reason(exc), path).rstrip(".")
+        generic = reason.startswith("Failed to open")  # MuPDF's words for "no PDF structure found at all"
+        return _repaired(path, "unreadable PDF: no PDF structure MuPDF can open" if generic else f"unreadable PDF: {reason}")
     if doc.needs_pass:
         if not password:
             doc.close()
@@ -81,21 +92,31 @@ def open_pdf(path: Path, password: str | None = None) -> pymupdf.Document:
         if not doc.authenticate(password):
             doc.close()
             raise PasswordRequired("wrong password for the encrypted PDF")
-    try:
-        count = doc.page_count
-    except Exception as exc:
+    if problem := readable_pages_problem(doc):
         doc.close()
-        raise CorruptDocument(f"unreadable page tree: {exc}") from exc
-    if count == 0:
-        doc.close()
-        raise CorruptDocument("PDF has no pages (broken page tree or truncated file)")
+        return _repaired(path, problem)
     return doc
+
+
+def _repaired(path: Path, problem: str) -> pymupdf.Document:
+    doc = repair(path)
+    if doc is None:
+        raise CorruptDocument(f"{problem}; not repairable (tried {', '.join(name for name, _ in REPAIRERS)})")
+    return doc
+
+
+def repairer_of(doc: pymupdf.Document) -> str | None:
+    """Which repairer rebuilt this document (None: MuPDF read the file as it is)."""
+    return doc.repairer if isinstance(doc, RepairedPdf) else None
 
 
 def pdf_metadata(doc: pymupdf.Document, meta: DocumentMetadata) -> DocumentMetadata:
     info = doc.metadata or {}
+    repairer = repairer_of(doc)
     return meta.model_copy(
         update=dict(
+            repaired=repairer is not None,
+            repairer=repairer,
             page_count=doc.page_count,
             title=info.get("title") or None,
             author=info.get("author") or None,
@@ -115,7 +136,7 @@ def open_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Ima
     except Image.DecompressionBombError as exc:
         raise ResourceLimitExceeded(f"image exceeds the pixel budget of {max_pixels:,} pixels") from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise CorruptDocument(f"unreadable image: {exc}") from exc
+        raise CorruptDocument(f"unreadable image: {_without_path(str(exc), path)}") from exc
 
 
 def image_frames(image: Image.Image, max_pixels: int) -> Iterator[tuple[Image.Image, PageDimensions]]:

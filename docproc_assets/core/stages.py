@@ -23,7 +23,7 @@ from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.files import write_atomic
 from docproc_assets.core.intake import ObjectStore
 from docproc_assets.core.isolation import IsolatedWorker
-from docproc_assets.core.pipeline import Detection, Options, detect, extract, extract_with_engine
+from docproc_assets.core.pipeline import Detection, Options, detect, extract, extract_with_engine, failure
 from docproc_assets.core.store import DIRECT, DOCUMENT_FAILED
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,9 @@ def route(objects: ObjectStore, ids: Sequence[str], options: Options | None = No
                 worker = worker or IsolatedWorker(timeout=timeout, memory_mb=memory_mb)
                 try:
                     det = worker.run(detect, path, options)
-                except DocumentError as exc:
-                    det = Detection(path=str(path), document_id=doc_id, error=str(exc), error_kind=exc.kind)
+                except Exception as exc:  # a timeout or crash in the worker: this document's error
+                    reason, kind = failure(exc)
+                    det = Detection(path=str(path), document_id=doc_id, error=reason, error_kind=kind)
                 write_atomic(routes_path(objects, doc_id), json.dumps({"version": ROUTES_VERSION, "detection": det.model_dump(mode="json")}))
                 result.routed += 1
                 if on_document:
@@ -93,7 +94,8 @@ def route(objects: ObjectStore, ids: Sequence[str], options: Options | None = No
             result.documents.append({
                 "document_id": doc_id, "mime": det.mime, "page_count": len(det.pages),
                 "track": det.track.value if det.track else None, "status": "error" if det.error else "routed",
-                "error": det.error, "routed_at": datetime.now(),
+                "error": det.error, "error_kind": det.error_kind, "repaired": det.repaired, "repairer": det.repairer,
+                "routed_at": datetime.now(),
             })
             result.pages += [{
                 "document_id": doc_id, "page_number": p.page, "track": p.track.value, "text_chars": p.text_chars,
@@ -194,8 +196,9 @@ def _extract_one(objects: ObjectStore, doc_id: str, model: str, track: Track, to
             doc, peak_mb = worker.run(measured, extract_direct, path, options)
         else:
             doc, peak_mb = worker.run(measured, extract_with_engine, path, options, model)
-    except DocumentError as exc:
-        return {"error": f"{exc.kind}: {exc}", "seconds": round(time.perf_counter() - start, 4)}
+    except Exception as exc:  # the worker timed out, crashed or sent an exception back
+        reason, kind = failure(exc)
+        return {"error": f"{kind}: {reason}", "seconds": round(time.perf_counter() - start, 4)}
     doc = doc.model_copy(update={"metadata": doc.metadata.model_copy(update={"filename": info.filename, "source_path": info.source_path})})
     pages = [p for p in doc.pages if p.page_number in set(todo)]
     errors = [p.error for p in pages if p.error]

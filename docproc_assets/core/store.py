@@ -47,6 +47,7 @@ TABLES: dict[str, Table] = {
             "document_id": "VARCHAR", "source_path": "VARCHAR", "filename": "VARCHAR", "mime": "VARCHAR",
             "size_bytes": "BIGINT", "page_count": "INTEGER", "track": "VARCHAR", "status": "VARCHAR DEFAULT 'registered'",
             "error": "VARCHAR", "registered_at": "TIMESTAMP", "routed_at": "TIMESTAMP",
+            "error_kind": "VARCHAR", "repaired": "BOOLEAN", "repairer": "VARCHAR",
         }, ("document_id",)),
         Table("pages", {
             "document_id": "VARCHAR", "page_number": "INTEGER", "track": "VARCHAR", "text_chars": "INTEGER",

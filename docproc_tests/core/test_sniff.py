@@ -4,7 +4,7 @@ import zipfile
 import pytest
 
 from docproc_assets.core.errors import CorruptDocument, UnsupportedDocument
-from docproc_assets.core.sniff import Kind, sniff
+from docproc_assets.core.sniff import Kind, sniff, zip_damage
 from docproc_tests import documents as D
 
 
@@ -49,9 +49,19 @@ def test_empty_file(tmp_path):
 
 
 def test_docx_and_truncated_docx(tmp_path):
+    """A damaged office zip is still typed as office (LibreOffice may repair it); zip_damage says what is wrong."""
     good = D.docx(tmp_path / "a.docx")
-    assert sniff(good).mime.endswith("wordprocessingml.document")
+    assert sniff(good).mime.endswith("wordprocessingml.document") and zip_damage(good) is None
     bad = D.truncated(tmp_path / "b.docx", good, 0.6)
+    assert sniff(bad).kind == Kind.OFFICE and sniff(bad).mime.endswith("wordprocessingml.document")
+    assert zip_damage(bad) == "the zip's central directory is missing (a truncated file)"
+
+
+def test_damaged_plain_zip_is_corrupt(tmp_path):
+    archive = tmp_path / "archive.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("notes.txt", "hello " * 1000)
+    bad = D.truncated(tmp_path / "cut", archive, 0.6)
     with pytest.raises(CorruptDocument, match="corrupt or truncated office file"):
         sniff(bad)
 

@@ -25,9 +25,9 @@ def test_file_vanishing_mid_run_fails_alone(tmp_path, monkeypatch):
         D.digital_pdf(folder / name, [f"Document {name}"])
     original = cli.prepare_office
 
-    def listed_then_gone(files, options):  # after the folder was listed, before any parsing
+    def listed_then_gone(files, options, worker):  # after the folder was listed, before any parsing
         (folder / "b-vanishes.pdf").unlink()
-        return original(files, options)
+        return original(files, options, worker)
 
     monkeypatch.setattr(cli, "prepare_office", listed_then_gone)
     result = CliRunner().invoke(cli.app, ["extract", str(folder), "--output-dir", str(tmp_path / "out"), "--format", "text"])
