@@ -233,7 +233,6 @@ def batch_cmd(
 ) -> None:
     """Run the Dagster assets over a folder in this process (the runs show in `make ui` afterwards)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from docproc_assets.batch import run_batch
     from docproc_assets.core import intake
@@ -267,9 +266,7 @@ def batch_cmd(
             raise typer.BadParameter(str(exc)) from exc
         bar.update(task, total=len(result.documents), completed=len(result.documents))
     store = Store(result.db_path)
-    table = Table(title=f"{len(result.documents)} documents, models: direct, {', '.join(result.models) or '(none)'}")
-    for col in ("model", "documents", "pages", "ok", "errors", "words", "s/page", "pages/min"):
-        table.add_column(col, justify="left" if col == "model" else "right")
+    cols = ["model", "documents", "pages", "ok", "errors", "words", "s/page", "pages/min"]
     wanted = ["direct", *result.models]
     rows = store.query(
         "SELECT model, count(*), sum(pages), count(*) FILTER (WHERE success), count(*) FILTER (WHERE NOT success), "
@@ -278,20 +275,15 @@ def batch_cmd(
         "GROUP BY model ORDER BY model = 'direct' DESC, model",
         [result.documents, wanted],
     )[1]
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
+    print_table(cols, [["" if v is None else str(v) for v in row] for row in rows], right=set(cols[1:]),
+                title=f"{len(result.documents)} documents, models: direct, {', '.join(result.models) or '(none)'}")
     scores = store.rows("SELECT model, pages_scored, mean_cer, median_cer, mean_wer, mean_bow_f1, questions, answer_recall, mean_agreement "
                         "FROM model_metrics WHERE pages_scored IS NOT NULL OR questions IS NOT NULL OR mean_agreement IS NOT NULL "
                         "ORDER BY model = 'direct' DESC, model")
     if scores:
-        acc = Table(title="accuracy (model_metrics)" + (f"; {result.synthetic} self-supervised pages" if result.synthetic else ""))
         cols = [c for c in scores[0] if any(r[c] is not None for r in scores)]
-        for col in cols:
-            acc.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
-        for row in scores:
-            acc.add_row(*("" if row[c] is None else str(row[c]) for c in cols))
-        Console().print(acc)
+        print_table(cols, [["" if row[c] is None else str(row[c]) for c in cols] for row in scores], right=set(cols[1:]),
+                    title="accuracy (model_metrics)" + (f"; {result.synthetic} self-supervised pages" if result.synthetic else ""))
     print(f"DuckDB:  {result.db_path}   (docproc query \"SELECT * FROM model_metrics\" --db {result.db_path})")
     print(f"report:  {result.report_path.with_suffix('.html')} (interactive), {result.report_path.with_suffix('.md')}")
     print(f"outputs: {result.outputs}/<model>/<document_id>.json")
@@ -321,15 +313,23 @@ def report_cmd(
     print(f"report: {output} ({len(html) / 1e6:.1f} MB)")
 
 
+class QueryFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"  # one JSON object per row, as --json
+    CSV = "csv"
+    MARKDOWN = "markdown"
+
+
 @app.command("query")
 def query_cmd(
     sql: Annotated[str, typer.Argument(help="SQL over documents, pages, extractions, model_metrics.")],
     db: Annotated[Path, typer.Option("--db", help="DuckDB results file.")] = Path("data/docproc.duckdb"),
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per row.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per row (same as --format json).")] = False,
+    fmt: Annotated[QueryFormat, typer.Option("--format", help="table (full width when piped), json, csv or markdown.")] = QueryFormat.TABLE,
 ) -> None:
-    """Query the results with a read-only connection (it never blocks the pipeline's writers for long)."""
+    """Query the results with a read-only connection (it never blocks the pipeline's writers for long).
+    Values are printed as they are: no markup, nothing cut."""
     import duckdb
-    from rich.table import Table
 
     from docproc_assets.core.store import Store, StoreBusy
 
@@ -340,14 +340,44 @@ def query_cmd(
     except (duckdb.Error, StoreBusy) as exc:
         err.print(f"[red]error[/red] {_plain(exc)}", highlight=False)
         raise typer.Exit(1) from None
-    if as_json:
+    fmt = QueryFormat.JSON if as_json else fmt
+    if fmt == QueryFormat.JSON:
         for row in rows:
             print(json.dumps(dict(zip(cols, row, strict=True)), default=str), flush=True)
-        return
-    table = Table(*cols)
+    elif fmt == QueryFormat.CSV:
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(cols)
+        writer.writerows(["" if v is None else v for v in row] for row in rows)
+    elif fmt == QueryFormat.MARKDOWN:
+        def cell(v: object) -> str:
+            return "" if v is None else str(v).replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+
+        print("| " + " | ".join(map(cell, cols)) + " |")
+        print("|" + "---|" * len(cols))
+        for row in rows:
+            print("| " + " | ".join(map(cell, row)) + " |")
+    else:
+        print_table(cols, [["" if v is None else str(v) for v in row] for row in rows])
+
+
+def print_table(cols: list[str], rows: list[list[str]], title: str | None = None, right: set[str] = frozenset()) -> None:
+    """A table of literal values (`[bold]` is text, not markup). On a terminal it fits the terminal; piped
+    or logged, it takes the width its longest values need instead of cutting them to 80 columns."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(title) if title else None)
+    for col in cols:
+        table.add_column(Text(col), justify="right" if col in right else "left", overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
+        table.add_row(*(Text(v) for v in row))
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        widths = [max([len(str(c)), *(max((len(line) for line in r[i].splitlines()), default=0) for r in rows)]) for i, c in enumerate(cols)]
+        out = Console(highlight=False, width=max(80, sum(widths) + 3 * len(cols) + 1, len(title or "")))
+    out.print(table)
 
 
 @app.command("pools")

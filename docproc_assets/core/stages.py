@@ -174,6 +174,7 @@ def extract_chunk(
                         worker = worker or IsolatedWorker(timeout=timeout, memory_mb=memory_mb)
                         row.update(_extract_one(objects, doc_id, model, track, todo, options, outputs, worker))
                         result.computed += 1
+            row["finished_at"] = datetime.now()  # the row's version: a late, older result never replaces it
             result.failed += not row["success"]
             result.rows.append(row)
             if on_document:

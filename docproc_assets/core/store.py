@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import time
 import uuid
@@ -26,6 +27,18 @@ import duckdb
 DEFAULT_DB = Path("data/docproc.duckdb")
 DOCUMENT_FAILED = "document failed before extraction"  # rows a rerun of the model cannot change
 DIRECT = "direct"  # the model name of the direct track's (PDF text layer) extraction rows
+BAD_FOLDER = "bad"  # staging/bad/<table>/: staged files that could not be merged, each with NAME.error.txt
+STALE_TMP_SECONDS = 3600.0  # a staged .tmp older than this belongs to a writer that died
+
+log = logging.getLogger(__name__)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,7 @@ class Table:
     columns: dict[str, str]  # name -> DuckDB type, in table order
     key: tuple[str, ...]
     replace_by: tuple[str, ...] = ()  # delete every row matching these columns before inserting (pages)
+    newest_by: str | None = None  # a row replaces the stored one only if this column (set by the writer) is not older
 
     def ddl(self) -> str:
         cols = ", ".join(f"{c} {t}" for c, t in self.columns.items())
@@ -48,7 +62,7 @@ TABLES: dict[str, Table] = {
             "size_bytes": "BIGINT", "page_count": "INTEGER", "track": "VARCHAR", "status": "VARCHAR DEFAULT 'registered'",
             "error": "VARCHAR", "registered_at": "TIMESTAMP", "routed_at": "TIMESTAMP",
             "error_kind": "VARCHAR", "repaired": "BOOLEAN", "repairer": "VARCHAR",
-        }, ("document_id",)),
+        }, ("document_id",), newest_by="routed_at"),
         Table("pages", {
             "document_id": "VARCHAR", "page_number": "INTEGER", "track": "VARCHAR", "text_chars": "INTEGER",
             "image_coverage": "DOUBLE", "route_reason": "VARCHAR", "invisible_chars": "INTEGER",
@@ -58,8 +72,8 @@ TABLES: dict[str, Table] = {
             "document_id": "VARCHAR", "model": "VARCHAR", "model_version": "VARCHAR", "track": "VARCHAR",
             "extracted_text": "VARCHAR", "success": "BOOLEAN", "error": "VARCHAR", "token_count": "INTEGER",
             "pages": "INTEGER", "seconds": "DOUBLE", "created_at": "TIMESTAMP", "run_id": "VARCHAR",
-            "peak_memory_mb": "DOUBLE", "truncated_pages": "INTEGER",
-        }, ("document_id", "model")),
+            "peak_memory_mb": "DOUBLE", "truncated_pages": "INTEGER", "finished_at": "TIMESTAMP",
+        }, ("document_id", "model"), newest_by="finished_at"),
         Table("model_metrics", {
             "model": "VARCHAR", "documents": "INTEGER", "success_rate": "DOUBLE", "avg_token_count": "DOUBLE",
             "seconds_per_page": "DOUBLE", "pages_per_minute": "DOUBLE", "pages": "BIGINT", "errors": "INTEGER",
@@ -80,7 +94,7 @@ TABLES: dict[str, Table] = {
             "reference_chars": "INTEGER", "hypothesis_chars": "INTEGER", "substitutions": "INTEGER",
             "deletions": "INTEGER", "insertions": "INTEGER", "error_type": "VARCHAR", "ground_truth_source": "VARCHAR",
             "dpi": "INTEGER", "degradation": "VARCHAR", "scored_at": "TIMESTAMP",
-        }, ("document_id", "page_number", "model")),
+        }, ("document_id", "page_number", "model"), newest_by="scored_at"),
         Table("answers", {  # DocumentVQA questions and gold answers (answers: a JSON list)
             "document_id": "VARCHAR", "question_id": "VARCHAR", "question": "VARCHAR", "answers": "VARCHAR",
             "dataset": "VARCHAR", "split": "VARCHAR",
@@ -88,7 +102,7 @@ TABLES: dict[str, Table] = {
         Table("answer_metrics", {  # per question and model: is a gold answer in the model's text; ANLS with a QA step
             "document_id": "VARCHAR", "question_id": "VARCHAR", "model": "VARCHAR", "model_version": "VARCHAR",
             "found": "BOOLEAN", "anls": "DOUBLE", "scored_at": "TIMESTAMP",
-        }, ("document_id", "question_id", "model")),
+        }, ("document_id", "question_id", "model"), newest_by="scored_at"),
         Table("agreement", {  # without ground truth: pairwise similarity of two models' texts of a document
             "document_id": "VARCHAR", "model_a": "VARCHAR", "model_b": "VARCHAR", "similarity": "DOUBLE",
         }, ("document_id", "model_a", "model_b"), replace_by=("document_id",)),
@@ -154,6 +168,7 @@ class Store:
         self.db_path = Path(db_path).absolute()
         self.staging_dir = Path(staging_dir) if staging_dir else self.db_path.with_name(f".{self.db_path.name}.staging")
         self.lock_path = self.db_path.with_name(f".{self.db_path.name}.lock")
+        self.set_aside: list[str] = []  # staged files this store moved to staging/bad/ ("table/name: reason")
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -183,7 +198,9 @@ class Store:
         finally:
             con.close()
         target = folder / name
+        _fsync(tmp)  # the bytes are on disk before the name says the file is complete
         tmp.replace(target)
+        _fsync(folder)
         return target
 
     def write(self, table: str, rows: Sequence[dict[str, Any]], wait: float = 0.0) -> bool:
@@ -196,7 +213,8 @@ class Store:
         return sorted(files, key=lambda p: p.name)
 
     def flush(self, wait: float = 0.0) -> int:
-        """Merge staged files in the order they were written; -1 when the database is busy."""
+        """Merge staged files; -1 when the database is busy. Files that cannot be read are set aside
+        (`set_aside` lists them for the step's metadata), never left to block the merges after them."""
         try:
             with self._locked(fcntl.LOCK_EX, wait):
                 con = self._connect(read_only=False, wait=wait)
@@ -208,14 +226,37 @@ class Store:
             return -1
 
     def _merge_staged(self, con: duckdb.DuckDBPyConnection) -> int:
-        """Merge every staged file, oldest first; the caller holds the exclusive lock, so the listing
-        cannot change under it (nobody else merges meanwhile)."""
+        """Merge every staged file; the caller holds the exclusive lock, so the listing cannot change under
+        it (nobody else merges meanwhile). Order does not decide which row wins: `Table.newest_by` does."""
         merged = 0
         for path in self.staged():
-            self._merge(con, TABLES[path.parent.name], path)
+            try:
+                self._merge(con, TABLES[path.parent.name], path)
+            except duckdb.Error as exc:  # empty, truncated or foreign: set aside with its reason, go on
+                self._set_aside(path, exc)
+                continue
             path.unlink()
             merged += 1
+        self._remove_stale_temporaries()
         return merged
+
+    def _set_aside(self, path: Path, exc: Exception) -> None:
+        bad = self.staging_dir / BAD_FOLDER / path.parent.name
+        bad.mkdir(parents=True, exist_ok=True)
+        reason = " ".join(str(exc).split())[:300]
+        path.replace(bad / path.name)
+        (bad / f"{path.name}.error.txt").write_text(reason + "\n")
+        self.set_aside.append(f"{path.parent.name}/{path.name}: {reason}")
+        log.error("staged file %s could not be merged (%s): moved to %s", path.name, reason, bad)
+
+    def _remove_stale_temporaries(self) -> None:
+        """A writer killed between writing and renaming leaves `.NAME.tmp`: removed once surely abandoned."""
+        cutoff = time.time() - STALE_TMP_SECONDS
+        for table in TABLES:
+            for tmp in (self.staging_dir / table).glob(".*.tmp"):
+                with contextlib.suppress(OSError):
+                    if tmp.stat().st_mtime < cutoff:
+                        tmp.unlink()
 
     def _merge(self, con: duckdb.DuckDBPyConnection, spec: Table, path: Path) -> None:
         cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()]
@@ -226,6 +267,9 @@ class Store:
                 keys = ", ".join(spec.replace_by)
                 con.execute(f"DELETE FROM {spec.name} WHERE ({keys}) IN (SELECT DISTINCT {keys} FROM {src})")
             updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in spec.key)
+            if updates and spec.newest_by in cols:  # a late file with an older result leaves the newer row
+                v = spec.newest_by
+                updates += f" WHERE EXCLUDED.{v} IS NULL OR {spec.name}.{v} IS NULL OR EXCLUDED.{v} >= {spec.name}.{v}"
             conflict = f"ON CONFLICT ({', '.join(spec.key)}) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING")
             con.execute(f"INSERT INTO {spec.name} ({', '.join(cols)}) SELECT {', '.join(cols)} FROM {src} {conflict}")
             con.execute("COMMIT")
@@ -296,8 +340,19 @@ class Store:
 
     @contextlib.contextmanager
     def _locked(self, mode: int, wait: float) -> Iterator[None]:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        """The store's file lock. A shared lock needs only read access: on a read-only copy (no lock file
+        can be made or opened for writing) readers go ahead unlocked, as nobody can write there."""
+        try:
+            if mode == fcntl.LOCK_SH:
+                fd = os.open(self.lock_path, os.O_RDONLY | os.O_CREAT, 0o644)
+            else:
+                self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            if mode != fcntl.LOCK_SH:
+                raise
+            yield
+            return
         try:
             deadline = time.monotonic() + wait
             while True:

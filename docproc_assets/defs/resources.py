@@ -24,6 +24,7 @@ class DocprocResource(dg.ConfigurableResource):
     inbox_dir: str = "data/inbox"
     inbox_max_files: int = 500  # files registered per sensor tick (a tick must finish in 60 s)
     inbox_settle_seconds: float = 2.0  # a file must be this long unchanged before it is taken
+    inbox_incomplete_after_s: float = 600.0  # a file still lacking its end marker this long after its last change is taken
     sensor_models: str = ""  # comma-separated OCR models the inbox sensor runs; empty: the default CPU models
     gpu_budget_gib: float = 0.0  # GPU memory steps may use in all; GPU models needing more get error rows
     document_timeout_s: float = 600.0
@@ -69,9 +70,18 @@ def from_env() -> DocprocResource:
         max_memory_mb=int(env["DOCPROC_MAX_MEMORY_MB"]) if env.get("DOCPROC_MAX_MEMORY_MB") else None,
         model_overrides=env.get("DOCPROC_MODEL_OVERRIDES", ""),
         inbox_settle_seconds=float(env.get("DOCPROC_INBOX_SETTLE_SECONDS", "2")),
+        inbox_incomplete_after_s=float(env.get("DOCPROC_INBOX_INCOMPLETE_AFTER_S", "600")),
     )
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
     return dg.Definitions(resources={"docproc": from_env()})
+
+
+def store_metadata(store: Store) -> dict:
+    """What a step's merges set aside (staged files that could not be read), for its materialization."""
+    meta: dict = {"staged_files_set_aside": len(store.set_aside)}
+    if store.set_aside:
+        meta["set_aside"] = dg.MetadataValue.md("\n".join(f"- `{line}`" for line in store.set_aside))
+    return meta

@@ -6,7 +6,7 @@ import time
 from docproc_assets.core.intake import Cursor, ObjectStore, scan, walk
 
 
-def _touch(path, data=b"%PDF-1.4 x"):
+def _touch(path, data=b"%PDF-1.4 x\n%%EOF\n"):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
@@ -79,3 +79,29 @@ def test_object_store_keeps_one_copy_per_content(tmp_path):
     assert objects.path(a.document_id).suffix == ".pdf"
     assert len(list((tmp_path / "objects").rglob("*.pdf"))) == 2
     assert not list((tmp_path / "objects").glob(".in-*"))
+
+
+def test_end_markers_tell_a_cut_file_from_a_whole_one(tmp_path):
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    from docproc_assets.core.intake import missing_end_marker
+    from docproc_tests import documents as D
+
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("word/document.xml", "x" * 5000)
+    images = {}
+    for fmt in ("PNG", "JPEG", "GIF", "BMP", "WEBP"):
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 64), "white").save(buf, format=fmt)
+        images[fmt] = buf.getvalue()
+    whole = {"a.pdf": D.digital_pdf(tmp_path / "src.pdf").read_bytes(), "a.docx": zipped.getvalue(),
+             **{f"a.{fmt.lower()}": data for fmt, data in images.items()}}
+    for name, data in whole.items():
+        assert missing_end_marker(_touch(tmp_path / "whole" / name, data)) is None, name
+        cut = missing_end_marker(_touch(tmp_path / "cut" / name, data[: len(data) * 2 // 3]))
+        assert cut is not None, name
+    assert missing_end_marker(_touch(tmp_path / "a.tif", b"II*\x00" + b"\x00" * 100)) is None  # no end marker: never deferred

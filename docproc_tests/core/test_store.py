@@ -115,3 +115,68 @@ def test_cached_needs_the_same_version_and_success(tmp_path):
     store.write("extractions", [_row("a", "m"), _row("b", "m", success=False)])
     assert store.cached("m", "m@1", ["a", "b", "c"]) == {"a"}
     assert store.cached("m", "m@2", ["a"]) == set()
+
+
+def _stage_file(store: Store, table: str, content: bytes, name: str) -> None:
+    folder = store.staging_dir / table
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(content)
+
+
+def test_unreadable_staged_files_are_set_aside_and_the_merge_goes_on(tmp_path):
+    """An empty and a truncated staged file (a host crash before the data reached the disk) among good
+    ones: the good ones merge, the bad ones move to staging/bad/ with their error, later flushes work."""
+    store = Store(tmp_path / "r.duckdb")
+    first = store.stage("extractions", [_row("a", "m", "alpha")])
+    good = first.read_bytes()
+    _stage_file(store, "extractions", b"", "00000000000000000001-1-empty.parquet")  # merged first by name
+    _stage_file(store, "extractions", good[: len(good) // 2], "00000000000000000002-1-cut.parquet")
+    store.stage("extractions", [_row("b", "m", "beta")])
+    assert store.flush() == 2
+    assert store.rows("SELECT document_id, extracted_text FROM extractions ORDER BY 1") == [
+        {"document_id": "a", "extracted_text": "alpha"}, {"document_id": "b", "extracted_text": "beta"}]
+    bad = store.staging_dir / "bad" / "extractions"
+    assert sorted(p.name for p in bad.glob("*.parquet")) == ["00000000000000000001-1-empty.parquet", "00000000000000000002-1-cut.parquet"]
+    assert all((bad / f"{p.name}.error.txt").read_text().strip() for p in bad.glob("*.parquet"))
+    assert [line.split(":")[0] for line in store.set_aside] == [
+        "extractions/00000000000000000001-1-empty.parquet", "extractions/00000000000000000002-1-cut.parquet"]
+    assert store.staged() == []
+    assert store.write("extractions", [_row("c", "m")]) and store.cached("m", "m@1", ["a", "b", "c"]) == {"a", "b", "c"}
+
+
+def test_a_late_file_with_an_older_result_leaves_the_newer_row(tmp_path):
+    """Staged files are merged in any order: the row's own finished_at decides, not the file's name."""
+    store = Store(tmp_path / "r.duckdb")
+    older, newer = datetime(2026, 1, 1, 10), datetime(2026, 1, 1, 11)
+    store.write("extractions", [{**_row("a", "m", "newer result"), "finished_at": newer}])
+    store.write("extractions", [{**_row("a", "m", "older result"), "finished_at": older}])  # staged later, older
+    assert store.rows("SELECT extracted_text, finished_at FROM extractions") == [
+        {"extracted_text": "newer result", "finished_at": newer}]
+    store.write("extractions", [{**_row("a", "m", "newest"), "finished_at": datetime(2026, 1, 1, 12)}])
+    assert store.query("SELECT extracted_text FROM extractions")[1] == [("newest",)]
+
+
+def test_staged_temporaries_are_removed_after_the_grace_time(tmp_path):
+    import os
+    import time
+
+    store = Store(tmp_path / "r.duckdb")
+    folder = store.staging_dir / "extractions"
+    folder.mkdir(parents=True)
+    stale, fresh = folder / ".dead.parquet.tmp", folder / ".writing.parquet.tmp"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    an_hour_ago = time.time() - 3700
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    store.flush()
+    assert not stale.exists() and fresh.exists()  # a writer may still be renaming the fresh one
+
+
+def test_readers_need_no_write_access(tmp_path):
+    """A query on a copy whose lock file cannot be created (a read-only mount) still reads."""
+    store = Store(tmp_path / "r.duckdb")
+    store.write("extractions", [_row("a", "m")])
+    copy = Store(tmp_path / "r.duckdb")
+    copy.lock_path = tmp_path / "read-only" / "no-such-dir" / ".lock"  # O_CREAT there fails like EROFS
+    assert copy.query("SELECT document_id FROM extractions", untrusted=True)[1] == [("a",)]
+    assert not copy.lock_path.exists()

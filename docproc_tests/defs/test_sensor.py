@@ -37,8 +37,8 @@ def requested_keys(instance, result):
 def test_new_files_register_documents_and_request_runs(resource, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     inbox = tmp_path / "inbox"
-    drop(inbox, "a.pdf", b"%PDF-a")
-    drop(inbox, "sub/b.png", b"\x89PNG-b")
+    drop(inbox, "a.pdf", b"%PDF-a\n%%EOF\n")
+    drop(inbox, "sub/b.png", b"\x89PNG-b\x00\x00\x00\x00IEND\xaeB`\x82")
     result = tick(instance, resource)
     keys = instance.get_dynamic_partitions("documents")
     assert len(keys) == 2 and len(result.run_requests) == 1
@@ -54,16 +54,16 @@ def test_new_files_register_documents_and_request_runs(resource, tmp_path):
 def test_partial_hidden_and_duplicate_files(resource, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     inbox = tmp_path / "inbox"
-    drop(inbox, "report.pdf.part", b"%PDF-partial")  # still downloading
-    drop(inbox, ".hidden.pdf", b"%PDF-hidden")
-    drop(inbox, "one.pdf", b"%PDF-same")
-    drop(inbox, "two.pdf", b"%PDF-same")  # same content, other name: one document
+    drop(inbox, "report.pdf.part", b"%PDF-partial\n%%EOF\n")  # still downloading
+    drop(inbox, ".hidden.pdf", b"%PDF-hidden\n%%EOF\n")
+    drop(inbox, "one.pdf", b"%PDF-same\n%%EOF\n")
+    drop(inbox, "two.pdf", b"%PDF-same\n%%EOF\n")  # same content, other name: one document
     result = tick(instance, resource)
     assert len(instance.get_dynamic_partitions("documents")) == 1
     assert len(result.run_requests) == 1
     # the download completes (renamed): a new document; the duplicate dropped again later is not
     os.rename(inbox / "report.pdf.part", inbox / "report.pdf")
-    drop(inbox, "three.pdf", b"%PDF-same")
+    drop(inbox, "three.pdf", b"%PDF-same\n%%EOF\n")
     result = tick(instance, resource, result.cursor)
     assert len(instance.get_dynamic_partitions("documents")) == 2
     assert [len(k) for k in requested_keys(instance, result)] == [1]
@@ -71,23 +71,84 @@ def test_partial_hidden_and_duplicate_files(resource, tmp_path):
 
 def test_files_still_being_written_wait_for_a_later_tick(resource, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
-    slow = type(resource)(**{**resource.model_dump(), "inbox_settle_seconds": 30.0})
-    drop(tmp_path / "inbox", "fresh.pdf", b"%PDF-fresh")
+    slow = type(resource)(**{**resource.model_dump(), "inbox_settle_seconds": 1.0})
+    drop(tmp_path / "inbox", "fresh.pdf", b"%PDF-fresh\n%%EOF\n")
     result = tick(instance, slow)
-    assert result.run_requests == [] and "still being written" in (result.skip_reason.skip_message or "")
+    assert result.run_requests == [] and "1 still being written" in (result.skip_reason.skip_message or "")
     assert instance.get_dynamic_partitions("documents") == []
     past = time.time() - 60
     os.utime(tmp_path / "inbox" / "fresh.pdf", (past, past))  # ctime moves to now: still waits
-    assert tick(instance, slow, result.cursor).run_requests == []
+    result = tick(instance, slow, result.cursor)
+    assert result.run_requests == []
+    time.sleep(1.2)  # quiet for the settle time: the later tick takes it
+    result = tick(instance, slow, result.cursor)
+    assert [len(k) for k in requested_keys(instance, result)] == [1]
+    assert [slow.objects().info(k).filename for k in instance.get_dynamic_partitions("documents")] == ["fresh.pdf"]
+
+
+def _halves(tmp_path):
+    from docproc_tests.documents import digital_pdf
+
+    data = digital_pdf(tmp_path / "whole.pdf", ["A slow writer's document.", "Its second page."]).read_bytes()
+    return data, data[: len(data) // 2], data[len(data) // 2:]
+
+
+def test_writer_pausing_with_the_file_open_is_waited_for(resource, tmp_path):
+    """A copy that stalls longer than the settle time, its file still open for writing: deferred, then
+    taken once, whole (the registered bytes are the complete file)."""
+    instance = dg.DagsterInstance.ephemeral()
+    whole, first, rest = _halves(tmp_path)
+    (tmp_path / "inbox").mkdir()
+    with open(tmp_path / "inbox" / "slow.pdf", "wb") as writer:
+        writer.write(first + b"\n%%EOF\n")  # even an end marker in the first half does not fool it
+        writer.flush()
+        result = tick(instance, resource)  # settle 0: quiet, but open for writing
+        assert result.run_requests == [] and "1 open for writing" in result.skip_reason.skip_message
+        writer.seek(len(first))
+        writer.write(rest)
+        writer.truncate()
+    result = tick(instance, resource, result.cursor)
+    (key,) = instance.get_dynamic_partitions("documents")
+    assert [len(k) for k in requested_keys(instance, result)] == [1]
+    assert resource.objects().path(key).read_bytes() == whole
+
+
+def test_writer_reopening_after_a_pause_is_waited_for_by_the_end_marker(resource, tmp_path):
+    """`cat first > f; sleep; cat rest >> f`: nobody has the file open during the pause, but a PDF without
+    %%EOF is not complete. Deferred (not failed), then taken whole: one document, no error."""
+    instance = dg.DagsterInstance.ephemeral()
+    whole, first, rest = _halves(tmp_path)
+    path = drop(tmp_path / "inbox", "slow.pdf", first)
+    result = tick(instance, resource)
+    assert result.run_requests == [] and "1 no %%EOF at the end of the PDF" in result.skip_reason.skip_message
+    drop(tmp_path / "inbox", "other.pdf", b"%PDF-other\n%%EOF\n")  # a later file taken meanwhile
+    result = tick(instance, resource, result.cursor)
+    assert [resource.objects().info(k).filename for k in instance.get_dynamic_partitions("documents")] == ["other.pdf"]
+    with open(path, "ab") as writer:
+        writer.write(rest)
+    result = tick(instance, resource, result.cursor)  # the mark passed it, the pending list did not forget it
+    keys = instance.get_dynamic_partitions("documents")
+    assert len(keys) == 2 and resource.objects().path(keys[1]).read_bytes() == whole
+    assert tick(instance, resource, result.cursor).run_requests == []  # taken once
+
+
+def test_a_file_that_never_completes_is_taken_after_the_limit(resource, tmp_path):
+    instance = dg.DagsterInstance.ephemeral()
+    _whole, first, _rest = _halves(tmp_path)
+    drop(tmp_path / "inbox", "cut.pdf", first)
+    assert tick(instance, resource).run_requests == []
+    impatient = type(resource)(**{**resource.model_dump(), "inbox_incomplete_after_s": 0.0})
+    result = tick(instance, impatient)
+    assert [len(k) for k in requested_keys(instance, result)] == [1]  # taken: routing records its real error
 
 
 def test_cursor_resumes_after_a_restart_without_rerunning(resource, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     inbox = tmp_path / "inbox"
     for i in range(3):
-        drop(inbox, f"{i}.pdf", f"%PDF-{i}".encode())
+        drop(inbox, f"{i}.pdf", f"%PDF-{i}\n%%EOF\n".encode())
     first = tick(instance, resource)
-    drop(inbox, "3.pdf", b"%PDF-3")
+    drop(inbox, "3.pdf", b"%PDF-3\n%%EOF\n")
     second = tick(instance, resource, first.cursor)  # a new context, as after a daemon restart
     assert [len(k) for k in requested_keys(instance, first)] == [3]
     assert [len(k) for k in requested_keys(instance, second)] == [1]
@@ -98,7 +159,7 @@ def test_burst_of_1000_files_is_processed_exactly_once(resource, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     inbox = tmp_path / "inbox"
     for i in range(1000):
-        drop(inbox, f"batch/{i:04d}.pdf", f"%PDF-1.4 document {i}".encode())
+        drop(inbox, f"batch/{i:04d}.pdf", f"%PDF-1.4 document {i}\n%%EOF\n".encode())
     cursor, ticks, run_keys, covered, seconds = None, 0, [], [], []
     while True:
         start = time.perf_counter()

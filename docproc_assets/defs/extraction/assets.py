@@ -14,7 +14,7 @@ from docproc_assets.core.engines.registry import MODELS, ModelConfig
 from docproc_assets.core.pools import needs_gpu, pool_for
 from docproc_assets.defs.extraction.partitions import documents, per_chunk
 from docproc_assets.defs.intake.assets import document_routes
-from docproc_assets.defs.resources import DocprocResource
+from docproc_assets.defs.resources import DocprocResource, store_metadata
 
 
 def asset_name(model: str) -> str:
@@ -43,7 +43,7 @@ def extract_model(context: dg.AssetExecutionContext, docproc: DocprocResource, m
     return dg.MaterializeResult(metadata={
         "model": model, "model_version": version, "documents": len(ids), "computed": result.computed,
         "cached": result.cached, "failed": result.failed, "no_pages_for_model": result.skipped, "pages": pages,
-        "seconds": result.seconds,
+        "seconds": result.seconds, **store_metadata(store),
     })
 
 
@@ -107,4 +107,5 @@ def extractions(context: dg.AssetExecutionContext, docproc: DocprocResource) -> 
     return dg.MaterializeResult(metadata={
         "rows": sum(r[1] for r in per_model), "models": len(per_model), "per_model": dg.MetadataValue.md(table),
         "db": dg.MetadataValue.path(str(store.db_path)), "parquet": dg.MetadataValue.path(str(export)),
+        **store_metadata(store),
     })

@@ -4,7 +4,7 @@ import dagster as dg
 
 from docproc_assets.core import evaluation, stages
 from docproc_assets.defs.intake.partitions import documents, per_chunk
-from docproc_assets.defs.resources import DocprocResource
+from docproc_assets.defs.resources import DocprocResource, store_metadata
 
 
 @dg.asset(group_name="intake", partitions_def=documents, backfill_policy=per_chunk, kinds={"duckdb"})
@@ -26,7 +26,7 @@ def raw_documents(context: dg.AssetExecutionContext, docproc: DocprocResource) -
     context.log.info(f"registered {len(known)} documents ({len(ids) - len(known)} missing from {objects.root})")
     return dg.MaterializeResult(metadata={
         "documents": len(ids), "missing": len(ids) - len(known), "ground_truth_pages": len(truth),
-        "object_store": dg.MetadataValue.path(str(objects.root)),
+        "object_store": dg.MetadataValue.path(str(objects.root)), **store_metadata(store),
     })
 
 
@@ -47,4 +47,5 @@ def document_routes(context: dg.AssetExecutionContext, docproc: DocprocResource)
     return dg.MaterializeResult(metadata={
         "documents": len(result.documents), "pages": len(result.pages), "routed": result.routed,
         "cached": result.cached, "failed": result.failed, **{f"track_{k}": v for k, v in sorted(tracks.items())},
+        **store_metadata(store),
     })

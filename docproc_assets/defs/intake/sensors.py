@@ -37,22 +37,26 @@ def chunk_requests(new_keys: list[str], models: list[str], source: str) -> list[
 @dg.sensor(
     name="inbox_sensor",
     description="Registers documents dropped into the inbox folder (DOCPROC_INBOX, default data/inbox) and "
-    "runs the pipeline on them. Skips hidden and temporary files, files still being written and symlinks "
-    "that lead out of the inbox.",
+    "runs the pipeline on them. Skips hidden and temporary files and symlinks that lead out of the inbox; "
+    "waits for files still being written (changed within the settle time, open for writing, or without "
+    "their format's end marker, up to DOCPROC_INBOX_INCOMPLETE_AFTER_S).",
     minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
     target=dg.AssetSelection.groups("intake", "extraction", "ocr", "comparison"),
 )
 def inbox_sensor(context: dg.SensorEvaluationContext, docproc: DocprocResource) -> dg.SensorResult:
     cursor = intake.Cursor.loads(context.cursor)
-    scan = intake.scan(Path(docproc.inbox_dir), cursor, limit=docproc.inbox_max_files, settle_seconds=docproc.inbox_settle_seconds)
+    scan = intake.scan(Path(docproc.inbox_dir), cursor, limit=docproc.inbox_max_files, settle_seconds=docproc.inbox_settle_seconds,
+                       incomplete_after_s=docproc.inbox_incomplete_after_s)
+    deferred = ", ".join(f"{n} {why}" for why, n in scan.deferred.items()) or "none"
     if not scan.files:
-        return dg.SensorResult(skip_reason=f"no new files ({scan.waiting} still being written)", cursor=scan.cursor.dumps())
+        return dg.SensorResult(skip_reason=f"no new files ({scan.waiting} still being written; deferred as incomplete: {deferred})",
+                               cursor=scan.cursor.dumps())
     registered = docproc.objects().put_files(c.path for c in scan.files)
     known = set(context.instance.get_dynamic_partitions(documents.name))  # once per tick
     new_keys = list(dict.fromkeys(r.document_id for r in registered if r.document_id not in known))
     context.log.info(f"{len(scan.files)} files, {len(new_keys)} new documents, {scan.waiting} being written, "
-                     f"{scan.remaining} left for the next tick, skipped {scan.skipped}")
+                     f"deferred as incomplete: {deferred}, {scan.remaining} left for the next tick, skipped {scan.skipped}")
     return dg.SensorResult(
         run_requests=chunk_requests(new_keys, docproc.models(), "inbox"),
         dynamic_partitions_requests=[documents.build_add_request(new_keys)] if new_keys else [],
