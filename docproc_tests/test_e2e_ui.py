@@ -4,6 +4,7 @@ asset graph (and the report, where one exists) opened in headless Chromium; scre
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -23,6 +25,8 @@ from docproc_tests import documents as D
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+TICKS_QUERY = """{ sensorOrError(sensorSelector: {repositoryLocationName: "docproc", repositoryName: "__repository__",
+  sensorName: "inbox_sensor"}) { ... on Sensor { sensorState { ticks(limit: 100) { status skipReason } } } } }"""
 RUNS_QUERY = """{ runsOrError(limit: 50) { ... on Runs { results { runId status tags { key value } } } } }"""
 
 # a fresh instance greets the first visitor with a newsletter dialog over the page
@@ -61,17 +65,17 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
-def test_make_ui_sensor_runs_and_screenshots(tmp_path):
-    browser = pytest.importorskip("docproc_tests.browser")
-    if not browser.chromium_path():
-        pytest.skip("no chromium here (make test installs it)")
+@contextlib.contextmanager
+def dagster_dev(tmp_path: Path, **env_extra: str):
+    """`dagster dev` as `make ui` starts it, on a free port, against a fresh DAGSTER_HOME; yields
+    (port, data folder, inbox folder) once the webserver answers."""
     home, data, inbox = tmp_path / "home", tmp_path / "data", tmp_path / "inbox"
     home.mkdir()
     inbox.mkdir()
     shutil.copyfile(ROOT / "dagster.yaml", home / "dagster.yaml")
     port = free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "DOCPROC_DATA": str(data), "DOCPROC_INBOX": str(inbox),
-           "DOCPROC_SENSOR_MODELS": "tesseract", "DOCPROC_INBOX_SETTLE_SECONDS": "0.5", "DOCPROC_DOCUMENT_TIMEOUT_S": "120"}
+           "DOCPROC_SENSOR_MODELS": "tesseract", "DOCPROC_DOCUMENT_TIMEOUT_S": "120", **env_extra}
     log = (tmp_path / "dagster-dev.log").open("wb")
     dagster = str(Path(sys.executable).with_name("dagster"))
     proc = subprocess.Popen([dagster, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT, env=env,
@@ -86,28 +90,42 @@ def test_make_ui_sensor_runs_and_screenshots(tmp_path):
                 assert proc.poll() is None, (tmp_path / "dagster-dev.log").read_text()[-3000:]
                 assert time.monotonic() < deadline, "the webserver did not answer in 90 s"
                 time.sleep(1)
+        yield port, data, inbox
+    finally:
+        stop(proc)
+        log.close()
 
+
+def wait_for_inbox_runs(port: int, tmp_path: Path, done, timeout: float = 150) -> tuple[list[dict], int, float]:
+    """Poll the runs until every inbox run finished and done(store) holds; (runs, polls answered while a
+    run was going, slowest answer in seconds)."""
+    slowest, answered_during_run, runs = 0.0, 0, []
+    db = tmp_path / "data" / "docproc.duckdb"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body, seconds = graphql(port, RUNS_QUERY)
+        slowest = max(slowest, seconds)
+        runs = [r for r in body["data"]["runsOrError"]["results"] if {"key": "docproc/source", "value": "inbox"} in r["tags"]]
+        if any(r["status"] not in TERMINAL for r in runs):
+            answered_during_run += 1
+        if runs and all(r["status"] in TERMINAL for r in runs) and db.exists() and done(Store(db)):
+            return runs, answered_during_run, slowest
+        time.sleep(1)
+    pytest.fail(f"the sensor's runs did not finish in {timeout:.0f} s: {runs}\n" + (tmp_path / "dagster-dev.log").read_text()[-3000:])
+
+
+def test_make_ui_sensor_runs_and_screenshots(tmp_path):
+    browser = pytest.importorskip("docproc_tests.browser")
+    if not browser.chromium_path():
+        pytest.skip("no chromium here (make test installs it)")
+    with dagster_dev(tmp_path, DOCPROC_INBOX_SETTLE_SECONDS="0.5") as (port, data, inbox):
         D.digital_pdf(inbox / "memo.pdf", ["End to end memo about invoices."])
         D.png(inbox / "scan page.png", "Scanned words for the sensor", dpi=150)
         (inbox / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF")
         (inbox / "download.pdf.part").write_bytes(b"half a file")  # a temp name: never taken
 
-        slowest, answered_during_run, runs = 0.0, 0, []
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:
-            body, seconds = graphql(port, RUNS_QUERY)
-            slowest = max(slowest, seconds)
-            runs = [r for r in body["data"]["runsOrError"]["results"]
-                    if {"key": "docproc/source", "value": "inbox"} in r["tags"]]
-            if any(r["status"] not in TERMINAL for r in runs):
-                answered_during_run += 1
-            if runs and all(r["status"] in TERMINAL for r in runs) and (data / "docproc.duckdb").exists():
-                rows = Store(data / "docproc.duckdb").rows("SELECT count(*) AS n FROM extractions")
-                if rows[0]["n"] >= 6:
-                    break
-            time.sleep(1)
-        else:
-            pytest.fail(f"the sensor's runs did not finish in 150 s: {runs}\n" + (tmp_path / "dagster-dev.log").read_text()[-3000:])
+        runs, answered_during_run, slowest = wait_for_inbox_runs(
+            port, tmp_path, lambda store: store.rows("SELECT count(*) AS n FROM extractions")[0]["n"] >= 6)
         assert [r["status"] for r in runs] == ["SUCCESS"] * len(runs)
         assert answered_during_run and slowest < 10, (answered_during_run, slowest)  # the UI kept answering
 
@@ -139,7 +157,69 @@ def test_make_ui_sensor_runs_and_screenshots(tmp_path):
                 chrome.open(reports[0].as_uri(), settle=2.0)
                 chrome.screenshot(ARTIFACTS / "report.png")
         assert (ARTIFACTS / "asset-graph.png").stat().st_size > 10_000
-    finally:
-        stop(proc)
-        log.close()
-        shutil.copyfile(tmp_path / "dagster-dev.log", ARTIFACTS / "dagster-dev.log") if ARTIFACTS.exists() else None
+    shutil.copyfile(tmp_path / "dagster-dev.log", ARTIFACTS / "dagster-dev.log")
+
+
+def test_inbox_acceptance_slow_writer_replaced_file_empty_file_odd_name(tmp_path):
+    """With the UI's sensor running (settle time 2 s): a PDF written in two halves with a 12 s pause, a file
+    replaced by new bytes, an empty file, a name with `[` `]` `|` `,`. Every complete file is one current
+    document with its right result; the paused file has no error row; the replaced file's current
+    document is the new one; `docproc query` prints the odd name literally."""
+    odd = "a|b,[c].pdf"
+    with dagster_dev(tmp_path, DOCPROC_INBOX_SETTLE_SECONDS="2") as (port, data, inbox):
+        D.digital_pdf(inbox / "replaced.pdf", ["First version of the letter."])
+        (inbox / "empty.pdf").write_bytes(b"")
+        D.digital_pdf(inbox / odd, ["Odd name, plain content."])
+
+        def registered(*names):
+            return lambda store: {r["filename"] for r in store.rows("SELECT filename FROM documents WHERE routed_at IS NOT NULL")} >= set(names)
+
+        wait_for_inbox_runs(port, tmp_path, registered("replaced.pdf", "empty.pdf", odd), timeout=120)
+        D.digital_pdf(inbox / "replaced.pdf", ["Second version, corrected."])  # saved over the old one
+        wait_for_inbox_runs(port, tmp_path, lambda store: store.rows(
+            "SELECT count(*) AS n FROM documents WHERE filename = 'replaced.pdf' AND routed_at IS NOT NULL")[0]["n"] == 2)
+        # the sensor is ticking (every 10-15 s) and nothing else is new: a pause of 25 s holds at least one
+        # tick that sees only the half-written file (12 s may fall between two ticks)
+        whole = D.digital_pdf(tmp_path / "slow-source.pdf", ["A slow copy, page one.", "Page two arrives late."]).read_bytes()
+        writer = threading.Thread(target=_write_in_two_halves, args=(inbox / "slow.pdf", whole, 25.0))
+        writer.start()
+        writer.join()
+        runs, _, _ = wait_for_inbox_runs(
+            port, tmp_path, lambda store: store.rows("SELECT count(*) AS n FROM extractions e JOIN documents d USING (document_id) "
+                                                     "WHERE d.filename = 'slow.pdf' AND e.model = 'tesseract'")[0]["n"] == 1,
+            timeout=150)
+        assert [r["status"] for r in runs] == ["SUCCESS"] * len(runs)
+        body, _ = graphql(port, TICKS_QUERY)
+        reasons = [t["skipReason"] or "" for t in body["data"]["sensorOrError"]["sensorState"]["ticks"]]
+        assert any("deferred as incomplete: 1 no %%EOF at the end of the PDF" in r for r in reasons), "\n".join(reasons)
+
+    store = Store(data / "docproc.duckdb")
+    docs = store.rows("SELECT document_id, filename, status, error, superseded_by FROM documents ORDER BY filename, registered_at")
+    by_name: dict[str, list[dict]] = {}
+    for row in docs:
+        by_name.setdefault(row["filename"], []).append(row)
+    assert sorted(by_name) == sorted(["slow.pdf", "replaced.pdf", "empty.pdf", odd])
+    (slow,) = by_name["slow.pdf"]  # one document, taken once it was whole: no half-file error row
+    assert slow["status"] == "routed" and slow["error"] is None and slow["superseded_by"] is None
+    old, new = by_name["replaced.pdf"]
+    assert old["superseded_by"] == new["document_id"] and new["superseded_by"] is None
+    (empty,) = by_name["empty.pdf"]
+    assert empty["status"] == "error" and empty["error"] == "empty file (0 bytes)"
+    texts = {(r["filename"]): r["extracted_text"] for r in store.rows(
+        "SELECT d.filename, e.extracted_text FROM current_extractions e JOIN current_documents d USING (document_id) "
+        "WHERE e.model = 'direct' AND e.success")}
+    assert "Page two arrives late" in texts["slow.pdf"] and "Second version" in texts["replaced.pdf"]
+    assert "Odd name" in texts[odd] and "First version" not in texts["replaced.pdf"]
+    assert store.query("SELECT count(*) FROM current_documents WHERE filename = 'replaced.pdf'")[1] == [(1,)]
+    docproc = str(Path(sys.executable).with_name("docproc"))
+    shown = subprocess.run([docproc, "query", "SELECT filename, status FROM current_documents ORDER BY filename",
+                            "--db", str(data / "docproc.duckdb")], capture_output=True, text=True, timeout=60).stdout
+    assert odd in shown
+
+
+def _write_in_two_halves(path: Path, data: bytes, pause: float) -> None:
+    """A slow network copy: the first half, the file closed, a pause longer than the settle time, the rest."""
+    path.write_bytes(data[: len(data) // 2])
+    time.sleep(pause)
+    with path.open("ab") as fh:
+        fh.write(data[len(data) // 2:])

@@ -343,7 +343,7 @@ class ObjectStore:
         object_name = f"{document_id}{suffix}"
         shutil.move(tmp, folder / object_name)
         reg = Registered(document_id, filename, source, (folder / object_name).stat().st_size, object_name,
-                         datetime.now().isoformat(timespec="seconds"))
+                         datetime.now().isoformat(timespec="microseconds"))  # orders two versions of a path
         # the sidecar appears last: a document with one is complete
         write_atomic(self.sidecar(document_id), json.dumps({k: v for k, v in asdict(reg).items() if k != "new"}))
         return reg

@@ -159,15 +159,15 @@ def build(store: Store, max_documents: int = 200, max_chars: int = 6000) -> str:
     metrics = store.rows("SELECT * FROM model_metrics ORDER BY model = 'direct' DESC, model")
     models = [m["model"] for m in metrics]
     ocr_models = [m for m in models if m != "direct"]
-    n_docs = store.query("SELECT count(*) FROM documents")[1][0][0]
-    tokens = store.rows("SELECT model, token_count FROM extractions WHERE success AND pages > 0 ORDER BY document_id")
+    n_docs = store.query("SELECT count(*) FROM current_documents")[1][0][0]
+    tokens = store.rows("SELECT model, token_count FROM current_extractions WHERE success AND pages > 0 ORDER BY document_id")
     page_metrics = store.rows(
-        "SELECT m.*, d.filename, d.track AS document_track, p.track AS page_track FROM page_metrics m "
-        "JOIN documents d USING (document_id) LEFT JOIN pages p USING (document_id, page_number) ORDER BY m.document_id, m.page_number")
+        "SELECT m.*, d.filename, d.track AS document_track, p.track AS page_track FROM current_page_metrics m "
+        "JOIN current_documents d USING (document_id) LEFT JOIN pages p USING (document_id, page_number) ORDER BY m.document_id, m.page_number")
     agreement = store.rows("SELECT model_a, model_b, avg(similarity) AS similarity, count(*) AS documents FROM agreement GROUP BY ALL")
     by_track = store.rows(
         "SELECT e.model, d.track, count(*) AS documents, avg(e.success::INTEGER) AS success_rate, "
-        "sum(e.pages) AS pages FROM extractions e JOIN documents d USING (document_id) WHERE e.pages > 0 GROUP BY ALL ORDER BY 1, 2")
+        "sum(e.pages) AS pages FROM current_extractions e JOIN current_documents d USING (document_id) WHERE e.pages > 0 GROUP BY ALL ORDER BY 1, 2")
 
     r = Report()
     title = "docproc: which OCR model is best for these documents"
@@ -289,7 +289,7 @@ def side_by_side(store: Store, models: list[str], page_metrics: list[dict], max_
     worst: dict[str, float] = defaultdict(float)
     for p in page_metrics:
         worst[p["document_id"]] = max(worst[p["document_id"]], p["cer"] or 0)
-    docs = store.rows("SELECT document_id, filename, track, page_count FROM documents ORDER BY filename, document_id")
+    docs = store.rows("SELECT document_id, filename, track, page_count FROM current_documents ORDER BY filename, document_id")
     docs.sort(key=lambda d: (d["document_id"] not in worst, -worst.get(d["document_id"], 0)))
     total = len(docs)
     docs = docs[:max_documents]

@@ -62,6 +62,7 @@ TABLES: dict[str, Table] = {
             "size_bytes": "BIGINT", "page_count": "INTEGER", "track": "VARCHAR", "status": "VARCHAR DEFAULT 'registered'",
             "error": "VARCHAR", "registered_at": "TIMESTAMP", "routed_at": "TIMESTAMP",
             "error_kind": "VARCHAR", "repaired": "BOOLEAN", "repairer": "VARCHAR",
+            "superseded_by": "VARCHAR",  # set when newer bytes were registered at the same source_path
         }, ("document_id",), newest_by="routed_at"),
         Table("pages", {
             "document_id": "VARCHAR", "page_number": "INTEGER", "track": "VARCHAR", "text_chars": "INTEGER",
@@ -109,6 +110,24 @@ TABLES: dict[str, Table] = {
     ]
 }
 
+# The current document of a path is its newest registration; earlier ones stay, marked superseded_by it.
+# Counts, metrics and the report read the current_* views; the tables keep the history.
+SUPERSEDE_SQL = """
+WITH latest AS (
+    SELECT source_path, arg_max(document_id, (registered_at, document_id)) AS current
+    FROM documents WHERE source_path IS NOT NULL AND registered_at IS NOT NULL GROUP BY source_path
+)
+UPDATE documents SET superseded_by = CASE WHEN documents.document_id = latest.current THEN NULL ELSE latest.current END
+FROM latest WHERE documents.source_path = latest.source_path
+  AND documents.superseded_by IS DISTINCT FROM (CASE WHEN documents.document_id = latest.current THEN NULL ELSE latest.current END)
+"""
+SUPERSEDED = "SELECT document_id FROM documents WHERE superseded_by IS NOT NULL"
+VIEWS = {
+    "current_documents": "SELECT * FROM documents WHERE superseded_by IS NULL",
+    "current_extractions": f"SELECT * FROM extractions WHERE document_id NOT IN ({SUPERSEDED})",
+    "current_page_metrics": f"SELECT * FROM page_metrics WHERE document_id NOT IN ({SUPERSEDED})",
+}
+
 # A model is judged on the rows where it had pages to read; a document that failed before routing is
 # not a model's failure (those rows have pages = 0), and an OCR model has nothing to do on direct pages.
 METRICS_SQL = """
@@ -125,7 +144,7 @@ WITH base AS (
            now()::TIMESTAMP AS updated_at,
            round(max(peak_memory_mb), 1) AS peak_memory_mb,
            round(sum(truncated_pages) / nullif(sum(pages) FILTER (WHERE truncated_pages IS NOT NULL), 0), 4) AS truncation_rate
-    FROM extractions
+    FROM current_extractions
     WHERE pages > 0
     GROUP BY model
 ), accuracy AS (
@@ -134,19 +153,20 @@ WITH base AS (
            round(avg(wer), 4) AS mean_wer, round(median(wer), 4) AS median_wer,
            round(avg(cer_loose), 4) AS mean_cer_loose, round(avg(wer_loose), 4) AS mean_wer_loose,
            round(avg(bow_f1), 4) AS mean_bow_f1
-    FROM page_metrics GROUP BY model
+    FROM current_page_metrics GROUP BY model
 ), qa AS (
     SELECT model, count(*)::INTEGER AS questions, round(avg(found::INTEGER), 4) AS answer_recall, round(avg(anls), 4) AS mean_anls
-    FROM answer_metrics GROUP BY model
+    FROM answer_metrics WHERE document_id NOT IN ({SUPERSEDED}) GROUP BY model
 ), agree AS (
     SELECT model, round(avg(similarity), 4) AS mean_agreement
-    FROM (SELECT model_a AS model, similarity FROM agreement UNION ALL SELECT model_b, similarity FROM agreement)
+    FROM (SELECT model_a AS model, similarity, document_id FROM agreement UNION ALL SELECT model_b, similarity, document_id FROM agreement)
+    WHERE document_id NOT IN ({SUPERSEDED})
     GROUP BY model
 )
 SELECT base.*, accuracy.* EXCLUDE (model), qa.* EXCLUDE (model), agree.* EXCLUDE (model)
 FROM base LEFT JOIN accuracy USING (model) LEFT JOIN qa USING (model) LEFT JOIN agree USING (model)
 ORDER BY model
-"""
+""".replace("{SUPERSEDED}", SUPERSEDED)
 
 
 # User SQL (`docproc query`): a read-only connection still lets COPY ... TO write any file and
@@ -229,6 +249,7 @@ class Store:
         """Merge every staged file; the caller holds the exclusive lock, so the listing cannot change under
         it (nobody else merges meanwhile). Order does not decide which row wins: `Table.newest_by` does."""
         merged = 0
+        documents_changed = False
         for path in self.staged():
             try:
                 self._merge(con, TABLES[path.parent.name], path)
@@ -237,6 +258,9 @@ class Store:
                 continue
             path.unlink()
             merged += 1
+            documents_changed |= path.parent.name == "documents"
+        if documents_changed:
+            con.execute(SUPERSEDE_SQL)
         self._remove_stale_temporaries()
         return merged
 
@@ -382,6 +406,8 @@ class Store:
                     for column, kind in spec.columns.items():
                         if (spec.name, column) not in have:
                             con.execute(f"ALTER TABLE {spec.name} ADD COLUMN {column} {kind}")
+                for name, sql in VIEWS.items():
+                    con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
                 return con
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() >= deadline:

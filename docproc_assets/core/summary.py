@@ -27,7 +27,7 @@ def report(store: Store) -> str:
     models = [r[0] for r in store.query("SELECT DISTINCT model FROM extractions ORDER BY model = 'direct' DESC, model")[1]]
     docs = store.rows(
         "SELECT d.document_id, d.filename, d.track, d.page_count, e.model, e.success, e.token_count, e.pages, e.error "
-        "FROM documents d LEFT JOIN extractions e USING (document_id) ORDER BY d.filename, d.document_id"
+        "FROM current_documents d LEFT JOIN current_extractions e USING (document_id) ORDER BY d.filename, d.document_id"
     )
     grid: dict[str, dict] = {}
     for r in docs:

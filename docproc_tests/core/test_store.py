@@ -180,3 +180,24 @@ def test_readers_need_no_write_access(tmp_path):
     copy.lock_path = tmp_path / "read-only" / "no-such-dir" / ".lock"  # O_CREAT there fails like EROFS
     assert copy.query("SELECT document_id FROM extractions", untrusted=True)[1] == [("a",)]
     assert not copy.lock_path.exists()
+
+
+def test_new_bytes_at_a_path_supersede_the_old_document(tmp_path):
+    """A corrected scan saved over the old one: the new document is current, the old one stays as history."""
+    store = Store(tmp_path / "r.duckdb")
+    doc = {"filename": "scan.pdf", "source_path": "/inbox/scan.pdf", "size_bytes": 1}
+    store.write("documents", [{**doc, "document_id": "old", "registered_at": datetime(2026, 1, 1, 9)},
+                              {"document_id": "other", "filename": "o.pdf", "source_path": "/inbox/o.pdf", "size_bytes": 1,
+                               "registered_at": datetime(2026, 1, 1, 9)}])
+    store.write("extractions", [_row("old", "m", "old text", success=False), _row("other", "m")])
+    store.write("documents", [{**doc, "document_id": "new", "registered_at": datetime(2026, 1, 1, 10)}])
+    store.write("extractions", [_row("new", "m", "new text")])
+    assert store.rows("SELECT document_id, superseded_by FROM documents ORDER BY 1") == [
+        {"document_id": "new", "superseded_by": None}, {"document_id": "old", "superseded_by": "new"},
+        {"document_id": "other", "superseded_by": None}]
+    assert store.query("SELECT document_id FROM current_documents ORDER BY 1")[1] == [("new",), ("other",)]
+    # "what failed" and the metrics see current documents only: the old failure is history
+    assert store.query("SELECT count(*) FROM current_extractions WHERE NOT success")[1] == [(0,)]
+    (metrics,) = store.refresh_metrics()
+    assert (metrics["documents"], metrics["errors"], metrics["success_rate"]) == (2, 0, 1.0)
+    assert store.query("SELECT count(*) FROM extractions WHERE NOT success")[1] == [(1,)]  # history stays
