@@ -13,7 +13,7 @@ from docproc_assets.core.document import Status
 from docproc_assets.core.errors import ResourceLimitExceeded
 from docproc_assets.core.isolation import IsolatedWorker
 from docproc_assets.core.ocr import OcrResult
-from docproc_assets.core.pipeline import Options, extract
+from docproc_assets.core.pipeline import OUT_OF_MEMORY, Options, extract
 from docproc_assets.core.store import Store
 from docproc_tests import documents as D
 
@@ -48,36 +48,44 @@ def test_inbox_file_vanishing_between_listing_and_copying(tmp_path):
     assert not list((tmp_path / "objects").glob(".in-*"))  # no partial copy left behind
 
 
-def _extract_with_memory_bomb(path: Path):
-    """An OCR hook that runs out of memory (what an engine does on a page too big for it)."""
+def _extract_with_growing_engine(path: Path):
+    """An OCR hook whose memory grows in steps (an engine on a page too big for it)."""
+    from docproc_tests.hardening.test_limits import _grow
 
     def ocr(image, scale, page_number):
-        return OcrResult([bytearray(64 * 1024**3)], "memory-bomb")
+        _grow()
+        return OcrResult([], "memory-hog")
 
     return extract(path, Options(), ocr)
 
 
-def test_engine_out_of_memory_is_that_documents_error(tmp_path):
-    scan = D.scanned_pdf(tmp_path / "scan.pdf", ["A scan that makes the engine run out of memory"])
+def _extract_with_memory_error(path: Path):
+    """An OCR hook whose allocator says no (MemoryError) before the watchdog sees anything."""
+
+    def ocr(image, scale, page_number):
+        raise MemoryError
+
+    return extract(path, Options(), ocr)
+
+
+def test_engine_outgrowing_the_limit_costs_that_document_and_a_restart(tmp_path):
+    from docproc_tests.hardening.test_limits import WATCHDOG
+
+    scan = D.scanned_pdf(tmp_path / "scan.pdf", ["A scan that makes the engine outgrow the limit"])
     digital = D.digital_pdf(tmp_path / "digital.pdf")
+    with IsolatedWorker(timeout=60, memory_mb=300) as worker:
+        with pytest.raises(ResourceLimitExceeded, match=WATCHDOG):
+            worker.run(_extract_with_growing_engine, scan)
+        assert worker.restarts == 1
+        assert worker.run(extract, digital).status == Status.OK  # the replaced worker carries on
+
+
+def test_engine_memory_error_is_that_documents_error(tmp_path):
+    scan = D.scanned_pdf(tmp_path / "scan.pdf", ["A scan the allocator refuses"])
     with IsolatedWorker(timeout=60, memory_mb=2048) as worker:
-        doc = worker.run(_extract_with_memory_bomb, scan)
-        assert doc.status == Status.ERROR and "out of memory" in doc.error
-        assert worker.run(extract, digital).status == Status.OK  # the same worker carries on
-        assert worker.restarts == 0
-
-
-def _allocate_in_native_code(size: int):
-    import numpy as np
-
-    return np.ones(size, dtype=np.uint8).sum()
-
-
-def test_native_out_of_memory_is_a_limit_error_and_the_worker_restarts():
-    with IsolatedWorker(timeout=60, memory_mb=2048) as worker:
-        with pytest.raises(ResourceLimitExceeded):
-            worker.run(_allocate_in_native_code, 16 * 1024**3)
-        assert worker.run(_allocate_in_native_code, 1000) == 1000
+        doc = worker.run(_extract_with_memory_error, scan)
+        assert doc.status == Status.ERROR and doc.error == OUT_OF_MEMORY, doc.error
+        assert worker.restarts == 0  # a MemoryError is an answer, not a dead worker
 
 
 @pytest.mark.slow
