@@ -73,3 +73,26 @@ def test_killed_batch_reruns_to_exactly_one_row_per_document_and_model(tmp_path)
     texts = dict(store.query("SELECT d.filename, e.extracted_text FROM extractions e JOIN documents d USING (document_id)")[1])
     assert all(f"Document number {i} speaks" in texts[f"doc-{i:02d}.pdf"] for i in range(16) if i % 4 != 3)
     assert store.staged() == []
+
+
+@pytest.mark.slow
+def test_unchanged_batch_launches_no_chunk_run_and_force_does(tmp_path):
+    folder = corpus(tmp_path / "in", 4)
+    first = batch(tmp_path, folder, "--chunk-size", "2")
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0 and "runs:    3 Dagster runs (0 failed, 0 chunks already up to date)" in out, out
+    again = batch(tmp_path, folder, "--chunk-size", "2")
+    out, _ = again.communicate(timeout=300)
+    assert again.returncode == 0 and "runs:    1 Dagster runs (0 failed, 2 chunks already up to date)" in out, out
+    forced = batch(tmp_path, folder, "--chunk-size", "2", "--force")
+    out, _ = forced.communicate(timeout=300)
+    assert forced.returncode == 0 and "runs:    3 Dagster runs (0 failed, 0 chunks already up to date)" in out, out
+    os.environ["DAGSTER_HOME"], old = str(tmp_path / "home"), os.environ.get("DAGSTER_HOME")
+    try:
+        runs = dg.DagsterInstance.get().get_runs()
+    finally:
+        os.environ.pop("DAGSTER_HOME") if old is None else os.environ.__setitem__("DAGSTER_HOME", old)
+    chunk_runs = [r for r in runs if "dagster/asset_partition_range_start" in r.tags]
+    assert len(runs) == 7 and len(chunk_runs) == 4  # 2 + 0 + 2 chunk runs, and the tables' run each time
+    store = Store(tmp_path / "data" / "docproc.duckdb")
+    assert store.query("SELECT count(*) FROM extractions WHERE model = 'direct' AND success")[1] == [(4,)]

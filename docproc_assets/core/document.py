@@ -130,6 +130,7 @@ class Page(_Model):
     route: PageRoute
     elements: list[DocumentElement] = Field(default_factory=list)
     engine: str | None = None  # "pymupdf" for direct pages, the OCR engine's name otherwise
+    engine_version: str | None = None  # OCR pages: the engine's config version (batch size, device, weights included)
     token_count: int | None = None  # tokens the engine generated (VLMs); None where it has no tokens
     truncated: bool = False  # generation stopped at max_new_tokens: the page's text may be cut short
     seconds: float | None = None

@@ -172,6 +172,7 @@ class OcrResult:
     engine: str
     token_count: int | None = None
     truncated: bool = False
+    engine_version: str | None = None  # the ModelConfig version (settings and overrides) that read the page
 
 
 OcrPageFn = Callable[[Image.Image, float, int], OcrResult]
@@ -203,7 +204,8 @@ class PageReader:
         turned = [upright(image) if engine.config.options.get("auto_rotate", True) else (image, 0) for image, _, _ in requests]
         outputs = engine.recognize_batch([image for image, _ in turned])
         return [
-            OcrResult(output_elements(output, ppp, number, rotation, image.size), engine.name, output.token_count, output.truncated)
+            OcrResult(output_elements(output, ppp, number, rotation, image.size), engine.name, output.token_count, output.truncated,
+                      engine.config.version)
             for output, (image, rotation), (_, ppp, number) in zip(outputs, turned, requests, strict=True)
         ]
 

@@ -45,6 +45,7 @@ from docproc_assets.core.sources import (
     open_pdf,
     pdf_metadata,
     render_page,
+    LOST_PAGE,
     repairer_of,
 )
 
@@ -281,7 +282,7 @@ class OcrQueue:
             return
         share = (time.perf_counter() - start) / len(batch)
         for (page, _image, _ppp, before), result in zip(batch, results, strict=True):
-            page.elements, page.engine = result.elements, result.engine
+            page.elements, page.engine, page.engine_version = result.elements, result.engine, result.engine_version
             page.token_count, page.truncated = result.token_count, result.truncated
             page.seconds = round(before + share, 4)
 
@@ -357,6 +358,8 @@ def _pdf_pages(ident: Identified, pdf_path: Path, options: Options, meta: Docume
                 page.elements = direct.extract_page(pdf_page, analysis, options.find_tables, options.table_model)
                 page.engine = "pymupdf"
                 page.seconds = round(time.perf_counter() - start, 4)
+                if meta.repaired and not page.elements and not analysis.route.image_coverage:
+                    page.error = LOST_PAGE  # a blank page in a damaged file: say so, never a silent "ok"
             else:
                 queue.add(page, lambda p=pdf_page: _rendered(p, options), start)
             pages.append(page)

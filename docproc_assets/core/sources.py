@@ -106,8 +106,14 @@ def _repaired(path: Path, problem: str) -> pymupdf.Document:
 
 
 def repairer_of(doc: pymupdf.Document) -> str | None:
-    """Which repairer rebuilt this document (None: MuPDF read the file as it is)."""
-    return doc.repairer if isinstance(doc, RepairedPdf) else None
+    """Which repairer rebuilt this document: "mupdf" when MuPDF rebuilt a broken xref itself, None when
+    the file was read as it is."""
+    if isinstance(doc, RepairedPdf):
+        return doc.repairer
+    return "mupdf" if doc.is_repaired else None
+
+
+LOST_PAGE = "nothing left on this page of a damaged file (its content was lost; the xref was rebuilt)"
 
 
 def pdf_metadata(doc: pymupdf.Document, meta: DocumentMetadata) -> DocumentMetadata:

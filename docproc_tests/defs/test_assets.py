@@ -1,9 +1,12 @@
 """The assets materialized over generated documents, on an ephemeral instance and a real DuckDB file."""
 
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
 from docproc_assets.core import stages
+from docproc_assets.core.engines import registry
 from docproc_assets.definitions import defs
 from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS, asset_name
 from docproc_assets.defs.intake.sensors import PARTITIONED, TAIL
@@ -63,7 +66,7 @@ def test_materialize_writes_one_row_per_document_and_model(resource, corpus):
     assert rows["memo.pdf", "qwen2.5-vl-72b"]["success"] and rows["memo.pdf", "qwen2.5-vl-72b"]["pages"] == 0
 
     assert (resource.outputs() / "direct" / f"{docs['memo.pdf']['document_id']}.json").is_file()
-    assert "memo.pdf" in (resource.data_dir + "/report.md" and open(resource.report_path).read())
+    assert "memo.pdf" in Path(resource.report_path).read_text()
     assert {r[0] for r in store.query("SELECT model FROM model_metrics")[1]} == {"direct", "qwen2.5-vl-72b"}
     checks = {e.check_name: e.passed for e in tail.get_asset_check_evaluations()}
     assert checks == {"every_document_routed": True, "no_missing_extraction_rows": True}
@@ -95,7 +98,12 @@ def test_one_asset_per_registry_model_with_its_config_version():
     from docproc_assets.core.engines.registry import MODELS
 
     graph = DEFS.resolve_asset_graph()
+    versions = {}
     for name, config in MODELS.items():
         node = graph.get(dg.AssetKey(asset_name(name)))
         assert node.partitions_def.name == "documents"
-        assert node.code_version == config.version
+        assert node.code_version == config.version and config.version.startswith(f"{name}@")
+        versions[name] = node.code_version
+    assert len(set(versions.values())) == len(MODELS)  # each model's own settings, so one change marks one asset stale
+    changed = registry.get_config("tesseract", max_batch_size=7).version
+    assert changed != versions["tesseract"] and changed not in versions.values()

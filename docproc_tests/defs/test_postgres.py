@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from docproc_tests.defs.test_assets import EVERYTHING, register, run
+from docproc_tests.defs.test_assets import register, run
 
 PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True) if (p / "initdb").exists()), None)
 
@@ -60,5 +60,7 @@ def test_runs_and_partitions_in_postgres(postgres, tmp_path, resource, corpus):
         run(instance, resource, keys, [])
         assert instance.get_materialized_partitions(dg.AssetKey("direct_extractions")) == set(keys)
         assert len(instance.get_runs()) == 2
+        for key in ("raw_documents", "document_routes", "direct_extractions"):  # the run's events are in Postgres
+            assert instance.get_materialized_partitions(dg.AssetKey(key)) == set(keys), key
+        assert instance.get_latest_materialization_event(dg.AssetKey("model_metrics")) is not None
     assert resource.store().query("SELECT count(*) FROM extractions WHERE model = 'direct'")[1] == [(5,)]
-    assert EVERYTHING

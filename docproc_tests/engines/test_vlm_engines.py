@@ -376,3 +376,23 @@ def test_token_counts_and_truncation_reach_the_extractions_row(tiny_models, tmp_
     assert row["pages"] == 2 and row["truncated_pages"] == 2
     assert row["token_count"] == 2 * 4  # generated tokens, not words
     assert row["model_version"] == registry.get_config(name).version != registry.MODELS[name].version
+
+
+def test_vlm_markdown_becomes_typed_elements():
+    """What a VLM writes for a page (Markdown) becomes headings, list items, a table with its cells and
+    paragraphs, in order; not one TEXT element per block."""
+    from docproc_assets.core.document import ElementType
+    from docproc_assets.core.engines.base import OcrOutput
+
+    markdown = ("# Quarterly report\n\nRevenue grew in every region.\n\n- North: 12%\n- South: 9%\n\n"
+                "## Costs\n\n| item | amount |\n|---|---|\n| rent | 1,200 |\n| staff | 8,400 |\n\nEnd of page.")
+    elements = output_elements(OcrOutput(text=markdown, token_count=60), pixels_per_point=300 / 72, page_number=2)
+    assert [(e.type, e.content) for e in elements if e.type != ElementType.TABLE] == [
+        (ElementType.HEADING, "Quarterly report"), (ElementType.TEXT, "Revenue grew in every region."),
+        (ElementType.LIST_ITEM, "- North: 12%"), (ElementType.LIST_ITEM, "- South: 9%"), (ElementType.HEADING, "Costs"),
+        (ElementType.TEXT, "End of page.")]
+    (table,) = [e for e in elements if e.type == ElementType.TABLE]
+    assert [(c.row, c.col, c.content) for c in table.cells] == [
+        (0, 0, "item"), (0, 1, "amount"), (1, 0, "rent"), (1, 1, "1,200"), (2, 0, "staff"), (2, 1, "8,400")]
+    assert [e.reading_order for e in elements] == list(range(len(elements)))
+    assert all(e.element_id.startswith("p2-e") for e in elements)

@@ -1,8 +1,9 @@
 """A corpus of hostile files, generated: each kind with the outcome docproc must report for it.
 
 `build(folder)` writes every kind and returns {file name: Expect}. `status` is the UnifiedDocument
-status; `message` a fragment the one-line error must contain (None: no error expected, or MuPDF may
-repair the file: `repairable`).
+status; `message` a fragment the one-line error must contain (None: no error); `repairer` who rebuilt
+a damaged file (core/repair.py, or "mupdf" when MuPDF rebuilt its xref); `pages` how many came out.
+With the pinned PyMuPDF, qpdf and PDFium these outcomes are deterministic, so they are pinned.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from docproc_tests import documents as D
 class Expect:
     status: str  # ok | partial | error
     message: str | None = None
-    repairable: bool = False  # MuPDF may repair it: ok, or an error with a message
+    repairer: str | None = None
+    pages: int | None = None
 
 
 def xfa_pdf(path: Path) -> Path:
@@ -169,11 +171,15 @@ def build(folder: Path) -> dict[str, Expect]:
     D.png(put("good-scan.png", Expect("partial", "no OCR engine")), "A good scan")
     put("zero-bytes.pdf", Expect("error", "empty file")).write_bytes(b"")
     source = D.digital_pdf(tmp / "source.pdf", [D.PARAGRAPH, "Second page", "Third page"])
-    for share in (0.01, 0.3, 0.6, 0.95):
-        D.truncated(put(f"truncated-{int(share * 100):02d}.pdf", Expect("ok", "", repairable=True)), source, share)
-    put("truncated-header-only.pdf", Expect("error", "")).write_bytes(b"%PDF-1.7\n")
-    broken_xref_pdf(put("broken-xref.pdf", Expect("ok")))
-    cyclic_pdf(put("cyclic-page-tree.pdf", Expect("error", "", repairable=True)))
+    unopenable = "unreadable PDF: no PDF structure MuPDF can open; not repairable (tried qpdf, pdfium, page-scan)"
+    D.truncated(put("truncated-01.pdf", Expect("error", unopenable)), source, 0.01)
+    lost = "3 of 3 pages failed: nothing left on this page of a damaged file"
+    D.truncated(put("truncated-30.pdf", Expect("partial", lost, "mupdf", 3)), source, 0.3)
+    D.truncated(put("truncated-60.pdf", Expect("ok", None, "qpdf", 2)), source, 0.6)
+    D.truncated(put("truncated-95.pdf", Expect("ok", None, "mupdf", 3)), source, 0.95)
+    put("truncated-header-only.pdf", Expect("error", unopenable)).write_bytes(b"%PDF-1.7\n")
+    broken_xref_pdf(put("broken-xref.pdf", Expect("ok", None, "mupdf", 1)))
+    cyclic_pdf(put("cyclic-page-tree.pdf", Expect("ok", None, "page-scan", 1)))
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("readme.txt", "not a document")
@@ -191,8 +197,8 @@ def build(folder: Path) -> dict[str, Expect]:
     huge_page_pdf(put("huge-page.pdf", Expect("ok")))
     D.png_bomb(put("png-bomb-40000.png", Expect("error", "pixel budget")))
     pdf_image_bomb(put("pdf-image-bomb.pdf", Expect("partial", "no OCR engine")))
-    nested_dict_pdf(put("deeply-nested-dicts.pdf", Expect("ok", "", repairable=True)))
-    nested_pdf(put("deeply-nested-arrays.pdf", Expect("ok", "", repairable=True)))
+    nested_dict_pdf(put("deeply-nested-dicts.pdf", Expect("ok", None, None, 1)))
+    nested_pdf(put("deeply-nested-arrays.pdf", Expect("ok", None, "mupdf", 1)))
     for leftover in tmp.iterdir():
         leftover.unlink()
     tmp.rmdir()
