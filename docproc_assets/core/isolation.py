@@ -30,6 +30,11 @@ class WorkerCrashed(DocumentError):
 
 
 POLL_SECONDS = 0.05
+STARTUP_SECONDS = 120.0
+
+
+def _warm_up() -> None:
+    import docproc_assets.core.pipeline  # noqa: F401 - PyMuPDF, Pillow, libmagic and the rest, once
 
 
 def default_memory_mb() -> int:
@@ -80,6 +85,17 @@ class IsolatedWorker:
         self._proc = proc
         child.close()
         self._conn = parent
+        # The parsers are imported before the first document's clock starts: a timeout measures the
+        # document's work, not a cold start on a busy machine.
+        try:
+            parent.send((_warm_up, (), {}))
+            if parent.poll(STARTUP_SECONDS):
+                parent.recv()
+                return
+        except (EOFError, ConnectionError):
+            pass
+        self._kill()
+        raise WorkerCrashed(f"the parsing worker did not start within {STARTUP_SECONDS:g} s")
 
     def _kill(self) -> None:
         if self._proc is not None:

@@ -107,3 +107,19 @@ def test_one_asset_per_registry_model_with_its_config_version():
     assert len(set(versions.values())) == len(MODELS)  # each model's own settings, so one change marks one asset stale
     changed = registry.get_config("tesseract", max_batch_size=7).version
     assert changed != versions["tesseract"] and changed not in versions.values()
+
+
+def test_model_overrides_in_the_resource_reach_the_rows(resource, corpus, monkeypatch):
+    """`model_overrides` set on the docproc resource (run config in the UI), no environment variable: the
+    step's rows carry the overridden model version, so cached rows of the plain config are not reused."""
+    from docproc_assets.core.engines.registry import OVERRIDES_ENV
+
+    monkeypatch.delenv(OVERRIDES_ENV, raising=False)
+    tuned = type(resource)(**{**resource.model_dump(), "model_overrides": '{"tesseract": {"max_batch_size": 3}}'})
+    instance = dg.DagsterInstance.ephemeral()
+    keys = register(instance, tuned, corpus)
+    run(instance, tuned, keys, ["tesseract"])
+    versions = {v for (v,) in tuned.store().query("SELECT DISTINCT model_version FROM extractions WHERE model = 'tesseract'")[1]}
+    monkeypatch.delenv(OVERRIDES_ENV, raising=False)  # the step set it for its workers; judge against the plain config
+    assert versions == {registry.get_config("tesseract", max_batch_size=3).version}
+    assert versions != {registry.get_config("tesseract").version}
