@@ -4,7 +4,8 @@ usage: python bench/direct.py CORPUS_DIR [--book-pages 300] [--repeat 3]
 
 Prints pages/s for docproc's direct track (full UnifiedDocument), raw `page.get_text("dict")` and
 pdfplumber's `extract_text()`; detection ms per document (median, max); and the peak RSS of each
-phase, each measured in a fresh process. `--book-pages N` adds a generated N-page PDF to check memory
+phase, each measured in a fresh process. Then what was kept, per document, against `pdftotext`
+(poppler, a second reader of the same text layer): numbers kept whole, and word recall (worst, mean). `--book-pages N` adds a generated N-page PDF to check memory
 on a long document.
 """
 
@@ -80,6 +81,28 @@ def _docproc_no_tables(paths: list[str], repeat: int) -> tuple[int, float, float
     return _docproc(paths, repeat, find_tables=False)
 
 
+def _kept(paths: list[str]) -> list[tuple[str, int, int, float]]:
+    """Per PDF: (name, numbers in pdftotext's text, of those found whole in docproc's, word recall)."""
+    import shutil
+    import subprocess
+    from collections import Counter
+
+    from docproc_assets.core import fidelity
+    from docproc_assets.core.pipeline import extract
+
+    if not shutil.which("pdftotext"):
+        return []
+    out = []
+    for p in paths:
+        reference = fidelity.normalise(subprocess.run(["pdftotext", "-layout", p, "-"], capture_output=True, text=True).stdout)
+        ours = "\n".join(fidelity.element_text(page.elements) for page in extract(Path(p)).pages)
+        want, got = fidelity.numbers(reference), fidelity.numbers(ours)
+        words, mine = Counter(reference.split()), Counter(ours.split())
+        recall = sum((words & mine).values()) / max(1, sum(words.values()))
+        out.append((Path(p).name, sum(want.values()), sum((want & got).values()), recall))
+    return out
+
+
 def in_fresh_process(fn, *args):
     with mp.get_context("spawn").Pool(1) as pool:
         return pool.apply(fn, args)
@@ -139,6 +162,15 @@ def main() -> None:
     print(f"\ndirect track / raw get_text: {ours / raw:.2f}x (target >= 0.5x)")
     print(f"direct track / pdfplumber:   {ours / plumber:.1f}x (target >= 10x)")
     print(f"detection per document: median {statistics.median(times):.1f} ms, max {max(times):.1f} ms (target median <= 5 ms)")
+    kept = _kept(paths)
+    if kept:
+        print(f"\n{'kept against pdftotext':34} {'numbers':>8} {'whole':>6} {'word recall':>12}")
+        for name, numbers, whole, recall in kept:
+            print(f"{name[:34]:34} {numbers:8d} {whole:6d} {recall:12.3f}")
+        total, whole = sum(k[1] for k in kept), sum(k[2] for k in kept)
+        recalls = [k[3] for k in kept]
+        print(f"numbers kept: {whole}/{total} ({100 * whole / max(1, total):.1f}%, target 100%); word recall mean "
+              f"{statistics.mean(recalls):.3f} (target >= 0.995), worst {min(recalls):.3f} (target >= 0.97)")
     if args.book_pages:
         with tempfile.TemporaryDirectory() as tmp:
             book = make_book(Path(tmp) / "book.pdf", args.book_pages)

@@ -7,7 +7,8 @@ Works from the text pass that routing already made (PageAnalysis.text). Tables a
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import pymupdf
@@ -21,6 +22,8 @@ from docproc_assets.core.document import (
     TextLine,
 )
 from docproc_assets.core import enable_layout_model
+from docproc_assets.core import tables as unruled_tables
+from docproc_assets.core.fidelity import normalise
 from docproc_assets.core.layout import Box, enclosing, reading_order
 from docproc_assets.core.routing import FontProfile, PageAnalysis, image_boxes, is_bold, is_visible
 
@@ -65,22 +68,25 @@ def _signature(span: dict[str, Any]) -> tuple[float, bool]:
     return round(span["size"]), is_bold(span)
 
 
-def _text_blocks(text: dict[str, Any]) -> list[tuple[str, Box, StyleInfo, list[TextLine]]]:
-    """(content, bbox, dominant style, lines) per block of like lines.
+def _text_blocks(text: dict[str, Any], skip: set[tuple[int, int]] = frozenset()) -> list[tuple[str, Box, StyleInfo, list[TextLine]]]:
+    """(content, bbox, dominant style, lines) per block of like lines; lines in `skip` (block, line)
+    belong to an unruled table.
 
     MuPDF's blocks can hold a heading and the paragraph under it, or a whole bullet list: a block is
     split where the size or weight of the lines changes, and before each bullet line.
     """
     out = []
-    for block in text.get("blocks", ()):
+    for b, block in enumerate(text.get("blocks", ())):
         if block.get("type") != 0:
             continue
         groups: list[list[tuple[str, Box, dict]]] = [[]]
-        for line in block["lines"]:
+        for n, line in enumerate(block["lines"]):
+            if (b, n) in skip:
+                continue
             spans = [s for s in line["spans"] if is_visible(s) and s["text"].strip()]
             if not spans:
                 continue
-            content = "".join(s["text"] for s in line["spans"] if is_visible(s)).strip()
+            content = normalise("".join(s["text"] for s in line["spans"] if is_visible(s))).strip()
             main = max(spans, key=lambda s: len(s["text"].strip()))
             if groups[-1]:
                 previous = groups[-1][-1]
@@ -146,33 +152,133 @@ def ruled_table_area(page: pymupdf.Page, text: dict[str, Any], tolerance: float 
     return area + (-tolerance, -tolerance, tolerance, tolerance)
 
 
-def _tables(page: pymupdf.Page, layout_model: bool = False, area: pymupdf.Rect | None = None) -> list[tuple[Box, list[TableCell], str]]:
-    """Ruled tables, looked for in `area` (the whole page by default). PyMuPDF 2's layout model finds
-    more (unruled grids) but costs ~250 ms a page on a CPU against ~10 ms for the line finder, so it is
-    opt-in."""
+@dataclass
+class _Table:
+    bbox: Box
+    cells: list[TableCell]
+    content: str
+    blocks: list[Box]  # the text blocks whose characters it holds (not emitted as text again)
+
+
+@dataclass
+class _Line:
+    """One MuPDF line's characters (rawdict), in the order MuPDF read them: a decimal point or minus
+    sign set on another baseline is still inside its number."""
+
+    chars: list[tuple[str, Box]]
+
+    def text(self) -> str:
+        return normalise("".join(c for c, _ in self.chars)).strip()
+
+
+def _lines(page: pymupdf.Page, clip: Box) -> list[_Line]:
+    raw = page.get_text("rawdict", clip=pymupdf.Rect(clip), flags=pymupdf.TEXTFLAGS_RAWDICT & ~pymupdf.TEXT_PRESERVE_IMAGES)
+    return [_Line([(ch["c"], tuple(ch["bbox"])) for span in line["spans"] if is_visible(span) for ch in span["chars"]])
+            for block in raw.get("blocks", ()) if block.get("type") == 0 for line in block["lines"]]
+
+
+def _cell_of(box: Box, grid: list[list[Box | None]]) -> tuple[int, int] | None:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    for r, row in enumerate(grid):
+        for c, cell in enumerate(row):
+            if cell and cell[0] <= cx <= cell[2] and cell[1] <= cy <= cell[3]:
+                return r, c
+    return None
+
+
+def _tables(page: pymupdf.Page, text: dict[str, Any], layout_model: bool = False,
+            area: pymupdf.Rect | None = None) -> tuple[list[_Table], list[tuple[str, Box]]]:
+    """Ruled tables found in `area` (the whole page by default), their cells filled with the page's own
+    characters, never with the finder's cell text (which reorders a number set on two baselines:
+    `21.0` became `210 .`). Every character of the text blocks a table covers ends up once: in a cell,
+    in a column added for row labels left or right of the ruled grid, or in the leftover lines returned
+    with the tables (kept as text). PyMuPDF 2's layout model finds more (unruled grids) but costs
+    ~250 ms a page on a CPU against ~10 ms for the line finder, so it is opt-in."""
     if layout_model:
         enable_layout_model()
-    found = []
+    found: list[_Table] = []
+    leftovers: list[tuple[str, Box]] = []
     for table in page.find_tables(clip=area, use_layout=layout_model).tables:
-        rows = table.extract()
-        # Ruling lines drawn as separate strokes can make empty sliver columns: drop them.
-        keep = [c for c in range(table.col_count) if any(row[c] for row in rows)]
-        rows = [[row[c] for c in keep] for row in rows]
-        if len(rows) < 2 or len(keep) < 2:
+        grid = [[tuple(cell) if cell else None for cell in row.cells] for row in table.rows]
+        covered = [b for b in _block_boxes(text) if _inside(b, tuple(table.bbox))]
+        if len(grid) < 2 or not covered:
             continue
-        if any((value or "").count("\n") >= MAX_CELL_LINES for row in rows for value in row):
-            continue  # the line finder boxed whole paragraphs: the text blocks read better
-        cells = []
-        for r, row in enumerate(rows):
-            bboxes = table.rows[r].cells if r < len(table.rows) else []
-            for c, value in enumerate(row):
-                if value is None:
+        cells: dict[tuple[int, int], list[str]] = defaultdict(list)
+        outside: list[tuple[str, Box]] = []
+        for line in _lines(page, enclosing([tuple(table.bbox), *covered])):
+            if not line.chars or not any(_inside(enclosing([b for _, b in line.chars]), block) for block in covered):
+                continue  # another block's line reaching into the clip: that block emits it
+            pieces: dict[tuple[int, int] | None, list[tuple[str, Box]]] = defaultdict(list)
+            for ch, box in line.chars:
+                pieces[_cell_of(box, grid)].append((ch, box))
+            for where, chars in pieces.items():
+                content = _Line(chars).text()
+                if not content:
                     continue
-                cell_box = bboxes[keep[c]] if keep[c] < len(bboxes) else None
-                cells.append(TableCell(row=r, col=c, content=value, bbox=BoundingBox.of(cell_box) if cell_box else None))
-        content = "\n".join(" | ".join(" ".join((v or "").split()) for v in row) for row in rows)
-        found.append((tuple(table.bbox), cells, content))
-    return found
+                if where is None:
+                    outside.append((content, enclosing([b for _, b in chars])))
+                else:
+                    cells[where].append(content)
+        values = {where: "\n".join(parts) for where, parts in cells.items()}
+        row_labels, rest = _row_labels(outside, grid)
+        keep = [c for c in range(len(grid[0])) if any(values.get((r, c)) for r in range(len(grid)))]
+        if len(keep) + bool(row_labels[0]) + bool(row_labels[1]) < 2:
+            continue
+        if any(v.count("\n") >= MAX_CELL_LINES for v in values.values()):
+            continue  # the line finder boxed whole paragraphs: the text blocks read better
+        leftovers += rest
+        rows = []
+        table_cells = []
+        for r, row in enumerate(grid):
+            out_row = []
+            for col, c in enumerate(([None] if row_labels[0] else []) + keep + ([None] if row_labels[1] else [])):
+                if c is None:
+                    value = row_labels[0 if col == 0 else 1].get(r, "")
+                    box = None
+                else:
+                    value, box = values.get((r, c), ""), row[c]
+                out_row.append(value)
+                table_cells.append(TableCell(row=r, col=col, content=value, bbox=BoundingBox.of(box) if box else None))
+            rows.append(out_row)
+        content = "\n".join(" | ".join(" ".join(v.split()) for v in row) for row in rows)
+        labels = [box for side in row_labels for box in side.get("boxes", [])]
+        found.append(_Table(enclosing([tuple(table.bbox), *labels]), table_cells, content, covered))
+    return found, leftovers
+
+
+def _row_labels(outside: list[tuple[str, Box]], grid: list[list[Box | None]]) -> tuple[tuple[dict, dict], list[tuple[str, Box]]]:
+    """Text beside the ruled grid on its rows (booktabs-style row names, a total column): a column of
+    the table, left and right; the rest is returned as it is."""
+    left = min(c[0] for row in grid for c in row if c)
+    right = max(c[2] for row in grid for c in row if c)
+    labels: tuple[dict, dict] = ({}, {})
+    rest = []
+    for content, box in outside:
+        cy = (box[1] + box[3]) / 2
+        row = next((r for r, cells in enumerate(grid) for c in cells if c and c[1] <= cy <= c[3]), None)
+        side = 0 if box[2] <= left + 1 else 1 if box[0] >= right - 1 else None
+        if row is None or side is None:
+            rest.append((content, box))
+            continue
+        labels[side][row] = f"{labels[side][row]} {content}" if row in labels[side] else content
+        labels[side].setdefault("boxes", []).append(box)
+    return labels, rest
+
+
+def _all_block_boxes(text: dict[str, Any]) -> list[Box | None]:
+    """Every block's box by its index (None for image blocks), the numbering core/tables.py uses."""
+    return [tuple(b["bbox"]) if b.get("type") == 0 else None for b in text.get("blocks", ())]
+
+
+def _unruled_element(table: unruled_tables.UnruledTable) -> dict[str, Any]:
+    cells = [TableCell(row=r, col=c, content=seg.text, bbox=BoundingBox.of(seg.bbox))
+             for r, row in enumerate(table.rows) for c, seg in enumerate(row)]
+    content = "\n".join(" | ".join(seg.text for seg in row) for row in table.rows)
+    return dict(type=ElementType.TABLE, content=content, cells=cells)
+
+
+def _block_boxes(text: dict[str, Any]) -> list[Box]:
+    return [tuple(b["bbox"]) for b in text.get("blocks", ()) if b.get("type") == 0]
 
 
 def _inside(box: Box, area: Box) -> bool:
@@ -186,12 +292,20 @@ def extract_page(
     """Typed elements of one direct page, in reading order."""
     n = page.number + 1
     area = ruled_table_area(page, analysis.text) if find_tables else None
-    tables = _tables(page, table_model, area) if area is not None else []
+    tables, leftovers = _tables(page, analysis.text, table_model, area) if area is not None else ([], [])
     drafts: list[tuple[Box, dict[str, Any]]] = []
-    for bbox, cells, content in tables:
-        drafts.append((bbox, dict(type=ElementType.TABLE, content=content, cells=cells)))
-    for content, bbox, style, lines in _text_blocks(analysis.text):
-        if any(_inside(bbox, t[0]) for t in tables):
+    for table in tables:
+        drafts.append((table.bbox, dict(type=ElementType.TABLE, content=table.content, cells=table.cells)))
+    for content, bbox in leftovers:  # lines a table's blocks held outside its cells: text, never dropped
+        drafts.append((bbox, dict(type=ElementType.TEXT, content=content)))
+    held = {block for t in tables for block in t.blocks}
+    held_index = {i for i, box in enumerate(_all_block_boxes(analysis.text)) if box and any(_inside(box, h) for h in held)}
+    unruled = unruled_tables.find(analysis.text, held_index) if find_tables else []
+    for table in unruled:
+        drafts.append((table.bbox, _unruled_element(table)))
+    consumed = {key for table in unruled for key in table.consumed}
+    for content, bbox, style, lines in _text_blocks(analysis.text, consumed):
+        if any(_inside(bbox, block) for block in held):
             continue
         kind, level = _classify(content, style, len(lines), analysis.fonts)
         drafts.append((bbox, dict(type=kind, content=content, style=style, level=level, lines=lines)))

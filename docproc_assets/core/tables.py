@@ -1,0 +1,106 @@
+"""Unruled tables: columns found from the gaps that consecutive lines share, no drawn grid needed.
+
+A statistical table or a list of donors with aligned columns is set as lines side by side: each row a
+band of separate MuPDF lines (one per cell) whose gaps line up with the rows around it. A table is
+three or more such rows with the same number of cells, every gap overlapping its column's gap in the
+rows before, and at least one column that is mostly numbers (prose in two columns has aligned gaps
+too, but no column of figures). Cells keep the text MuPDF read for each line, so nothing is reordered.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from docproc_assets.core.fidelity import normalise
+from docproc_assets.core.layout import Box, enclosing
+from docproc_assets.core.routing import is_visible
+
+MIN_ROWS = 3
+MIN_GAP = 6.0  # points between two cells of a row
+NUMERIC_SHARE = 0.6  # a column of figures: this share of its cells are numbers
+_FIGURE = re.compile(r"[(\[]?[-+−–]?[$€£¥]?\s?\d[\d.,\s']*%?[)\]]?|[-–—]|n/?a", re.I)
+
+
+@dataclass(frozen=True)
+class Segment:
+    block: int
+    line: int
+    text: str
+    bbox: Box
+
+
+@dataclass
+class UnruledTable:
+    bbox: Box
+    rows: list[list[Segment]]
+
+    @property
+    def consumed(self) -> set[tuple[int, int]]:
+        return {(s.block, s.line) for row in self.rows for s in row}
+
+
+def segments(text: dict[str, Any], skip_blocks: set[int] = frozenset()) -> list[Segment]:
+    out = []
+    for b, block in enumerate(text.get("blocks", ())):
+        if block.get("type") != 0 or b in skip_blocks:
+            continue
+        for n, line in enumerate(block["lines"]):
+            content = normalise("".join(s["text"] for s in line["spans"] if is_visible(s))).strip()
+            if content:
+                out.append(Segment(b, n, content, tuple(line["bbox"])))
+    return out
+
+
+def _rows(found: list[Segment]) -> list[list[Segment]]:
+    """Bands of segments that share a line of text (vertical overlap over half the smaller height)."""
+    rows: list[list[Segment]] = []
+    for seg in sorted(found, key=lambda s: ((s.bbox[1] + s.bbox[3]) / 2, s.bbox[0])):
+        if rows:
+            top, bottom = min(s.bbox[1] for s in rows[-1]), max(s.bbox[3] for s in rows[-1])
+            overlap = min(bottom, seg.bbox[3]) - max(top, seg.bbox[1])
+            if overlap > 0.5 * min(bottom - top, seg.bbox[3] - seg.bbox[1]):
+                rows[-1].append(seg)
+                continue
+        rows.append([seg])
+    return [sorted(row, key=lambda s: s.bbox[0]) for row in rows]
+
+
+def _gaps(row: list[Segment]) -> list[tuple[float, float]] | None:
+    gaps = [(a.bbox[2], b.bbox[0]) for a, b in zip(row, row[1:], strict=False)]
+    return gaps if gaps and all(right - left >= MIN_GAP for left, right in gaps) else None
+
+
+def _figures(rows: list[list[Segment]]) -> bool:
+    columns = zip(*(row for row in rows), strict=True)
+    return any(sum(bool(_FIGURE.fullmatch(s.text)) for s in col) >= NUMERIC_SHARE * len(rows) for col in list(columns)[1:])
+
+
+def find(text: dict[str, Any], skip_blocks: set[int] = frozenset()) -> list[UnruledTable]:
+    """Unruled tables of a page's text pass (blocks in `skip_blocks` belong to ruled tables already)."""
+    rows = _rows(segments(text, skip_blocks))
+    tables: list[UnruledTable] = []
+    run: list[list[Segment]] = []
+    shared: list[tuple[float, float]] = []
+
+    def close() -> None:
+        if len(run) >= MIN_ROWS and _figures(run):
+            tables.append(UnruledTable(enclosing([s.bbox for row in run for s in row]), list(run)))
+
+    for row in rows:
+        gaps = _gaps(row)
+        fits = False
+        if gaps and run and len(row) == len(run[-1]):
+            height = max(s.bbox[3] for s in run[-1]) - min(s.bbox[1] for s in run[-1])
+            near = min(s.bbox[1] for s in row) - max(s.bbox[3] for s in run[-1]) <= 2.5 * height
+            merged = [(max(a, c), min(b, d)) for (a, b), (c, d) in zip(shared, gaps, strict=True)]
+            fits = near and all(right > left for left, right in merged)
+        if fits:
+            run.append(row)
+            shared = merged
+            continue
+        close()
+        run, shared = ([row], gaps) if gaps else ([], [])
+    close()
+    return tables
