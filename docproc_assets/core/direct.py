@@ -157,7 +157,7 @@ class _Table:
     bbox: Box
     cells: list[TableCell]
     content: str
-    blocks: list[Box]  # the text blocks whose characters it holds (not emitted as text again)
+    blocks: set[int]  # indices of the text blocks whose characters it holds (not emitted as text again)
 
 
 @dataclass
@@ -198,9 +198,11 @@ def _tables(page: pymupdf.Page, text: dict[str, Any], layout_model: bool = False
         enable_layout_model()
     found: list[_Table] = []
     leftovers: list[tuple[str, Box]] = []
+    block_boxes = _block_boxes(text)
     for table in page.find_tables(clip=area, use_layout=layout_model).tables:
         grid = [[tuple(cell) if cell else None for cell in row.cells] for row in table.rows]
-        covered = [b for b in _block_boxes(text) if _inside(b, tuple(table.bbox))]
+        held = {i for i, b in enumerate(block_boxes) if b and _inside(b, tuple(table.bbox))}
+        covered = [block_boxes[i] for i in held]
         if len(grid) < 2 or not covered:
             continue
         cells: dict[tuple[int, int], list[str]] = defaultdict(list)
@@ -220,9 +222,9 @@ def _tables(page: pymupdf.Page, text: dict[str, Any], layout_model: bool = False
                 else:
                     cells[where].append(content)
         values = {where: "\n".join(parts) for where, parts in cells.items()}
-        row_labels, rest = _row_labels(outside, grid)
+        (left, right), label_boxes, rest = _row_labels(outside, grid)
         keep = [c for c in range(len(grid[0])) if any(values.get((r, c)) for r in range(len(grid)))]
-        if len(keep) + bool(row_labels[0]) + bool(row_labels[1]) < 2:
+        if len(keep) + bool(left) + bool(right) < 2:
             continue
         if any(v.count("\n") >= MAX_CELL_LINES for v in values.values()):
             continue  # the line finder boxed whole paragraphs: the text blocks read better
@@ -231,28 +233,27 @@ def _tables(page: pymupdf.Page, text: dict[str, Any], layout_model: bool = False
         table_cells = []
         for r, row in enumerate(grid):
             out_row = []
-            for col, c in enumerate(([None] if row_labels[0] else []) + keep + ([None] if row_labels[1] else [])):
-                if c is None:
-                    value = row_labels[0 if col == 0 else 1].get(r, "")
-                    box = None
+            for col, c in enumerate((["left"] if left else []) + keep + (["right"] if right else [])):
+                if isinstance(c, str):
+                    value, box = (left if c == "left" else right).get(r, ""), None
                 else:
                     value, box = values.get((r, c), ""), row[c]
                 out_row.append(value)
                 table_cells.append(TableCell(row=r, col=col, content=value, bbox=BoundingBox.of(box) if box else None))
             rows.append(out_row)
         content = "\n".join(" | ".join(" ".join(v.split()) for v in row) for row in rows)
-        labels = [box for side in row_labels for box in side.get("boxes", [])]
-        found.append(_Table(enclosing([tuple(table.bbox), *labels]), table_cells, content, covered))
+        found.append(_Table(enclosing([tuple(table.bbox), *label_boxes]), table_cells, content, held))
     return found, leftovers
 
 
-def _row_labels(outside: list[tuple[str, Box]], grid: list[list[Box | None]]) -> tuple[tuple[dict, dict], list[tuple[str, Box]]]:
-    """Text beside the ruled grid on its rows (booktabs-style row names, a total column): a column of
-    the table, left and right; the rest is returned as it is."""
+def _row_labels(outside: list[tuple[str, Box]], grid: list[list[Box | None]]
+                ) -> tuple[tuple[dict[int, str], dict[int, str]], list[Box], list[tuple[str, Box]]]:
+    """Text beside the ruled grid on its rows (booktabs-style row names, a total column): the labels
+    left and right of the grid by row, their boxes, and the rest as it is."""
     left = min(c[0] for row in grid for c in row if c)
     right = max(c[2] for row in grid for c in row if c)
-    labels: tuple[dict, dict] = ({}, {})
-    rest = []
+    labels: tuple[dict[int, str], dict[int, str]] = ({}, {})
+    boxes, rest = [], []
     for content, box in outside:
         cy = (box[1] + box[3]) / 2
         row = next((r for r, cells in enumerate(grid) for c in cells if c and c[1] <= cy <= c[3]), None)
@@ -261,11 +262,11 @@ def _row_labels(outside: list[tuple[str, Box]], grid: list[list[Box | None]]) ->
             rest.append((content, box))
             continue
         labels[side][row] = f"{labels[side][row]} {content}" if row in labels[side] else content
-        labels[side].setdefault("boxes", []).append(box)
-    return labels, rest
+        boxes.append(box)
+    return labels, boxes, rest
 
 
-def _all_block_boxes(text: dict[str, Any]) -> list[Box | None]:
+def _block_boxes(text: dict[str, Any]) -> list[Box | None]:
     """Every block's box by its index (None for image blocks), the numbering core/tables.py uses."""
     return [tuple(b["bbox"]) if b.get("type") == 0 else None for b in text.get("blocks", ())]
 
@@ -276,9 +277,6 @@ def _unruled_element(table: unruled_tables.UnruledTable) -> dict[str, Any]:
     content = "\n".join(" | ".join(seg.text for seg in row) for row in table.rows)
     return dict(type=ElementType.TABLE, content=content, cells=cells)
 
-
-def _block_boxes(text: dict[str, Any]) -> list[Box]:
-    return [tuple(b["bbox"]) for b in text.get("blocks", ()) if b.get("type") == 0]
 
 
 def _inside(box: Box, area: Box) -> bool:
@@ -298,14 +296,15 @@ def extract_page(
         drafts.append((table.bbox, dict(type=ElementType.TABLE, content=table.content, cells=table.cells)))
     for content, bbox in leftovers:  # lines a table's blocks held outside its cells: text, never dropped
         drafts.append((bbox, dict(type=ElementType.TEXT, content=content)))
-    held = {block for t in tables for block in t.blocks}
-    held_index = {i for i, box in enumerate(_all_block_boxes(analysis.text)) if box and any(_inside(box, h) for h in held)}
-    unruled = unruled_tables.find(analysis.text, held_index) if find_tables else []
+    block_boxes = _block_boxes(analysis.text)
+    covered = [block_boxes[i] for i in set().union(*(t.blocks for t in tables))]
+    held = {i for i, box in enumerate(block_boxes) if box and any(_inside(box, c) for c in covered)}
+    unruled = unruled_tables.find(analysis.text, held) if find_tables else []
     for table in unruled:
         drafts.append((table.bbox, _unruled_element(table)))
     consumed = {key for table in unruled for key in table.consumed}
     for content, bbox, style, lines in _text_blocks(analysis.text, consumed):
-        if any(_inside(bbox, block) for block in held):
+        if any(_inside(bbox, c) for c in covered):
             continue
         kind, level = _classify(content, style, len(lines), analysis.fonts)
         drafts.append((bbox, dict(type=kind, content=content, style=style, level=level, lines=lines)))
