@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -50,6 +51,7 @@ from docproc_assets.core.sources import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 OUT_OF_MEMORY = "out of memory while parsing (the worker's memory limit, --max-memory-mb / DOCPROC_MAX_MEMORY_MB)"
 
@@ -223,12 +225,7 @@ def detect(path: Path, options: Options | None = None) -> Detection:
     try:
         ident = identify(path)
         result.document_id, result.mime = ident.document_id, ident.filetype.mime
-        try:
-            result.pages = _detected_pages(ident, options, result)
-        except Exception as exc:
-            if ident.filetype.kind == Kind.IMAGE or not pdf_damaged(exc):
-                raise
-            result.pages = _detected_pages(ident, options, result, damage=failure(exc)[0])  # a broken page tree met while reading
+        result.pages = repairing(lambda damage: _detected_pages(ident, options, result, damage))
         result.track = derive_track([p.track for p in result.pages])
     except Exception as exc:  # a parser bug must stay this document's problem
         (result.error, result.error_kind), result.track = failure(exc), None
@@ -314,13 +311,7 @@ def extract(path: Path, options: Options | None = None, ocr: PageReader | OcrPag
                 queue.flush()
         else:
             pdf_path = _pdf_path(ident, options)
-            try:
-                meta, pages = _pdf_pages(ident, pdf_path, options, meta, queue)
-            except Exception as exc:
-                if not pdf_damaged(exc):
-                    raise
-                queue.pending.clear()  # MuPDF met a broken page tree while reading: read a repaired copy instead
-                meta, pages = _pdf_pages(ident, pdf_path, options, base_metadata(ident), queue, damage=failure(exc)[0])
+            meta, pages = repairing(lambda damage: _pdf_pages(ident, pdf_path, options, meta, queue, damage))
     except Exception as exc:
         return failed_document(path, failure(exc)[0], meta)
     mark_page_furniture([p for p in pages if p.track == Track.DIRECT])
@@ -340,6 +331,7 @@ def _pdf_pages(ident: Identified, pdf_path: Path, options: Options, meta: Docume
     """A PDF's pages: direct pages extracted, OCR pages through the queue; from a repaired copy when
     `damage` says what MuPDF failed on."""
     pages: list[Page] = []
+    queue.pending.clear()  # a second read (from a repaired copy) drops what the first one queued
     with open_pdf(pdf_path, options.password, damage=damage) as doc:
         meta = pdf_metadata(doc, meta)
         if ident.filetype.kind == Kind.OFFICE:
@@ -370,6 +362,17 @@ def _pdf_pages(ident: Identified, pdf_path: Path, options: Options, meta: Docume
 def pdf_damaged(exc: BaseException) -> bool:
     """Did MuPDF fail on the file's structure (worth reading a repaired copy), not on our code or an engine?"""
     return isinstance(exc, MUPDF_ERROR) or _parser_at_fault(exc) == "PDF"
+
+
+def repairing(read: Callable[[str | None], T]) -> T:
+    """read(None); when MuPDF meets a broken page tree while reading (it opened the file, then failed on a
+    page), read(damage) again from a repaired copy, `damage` saying what it failed on."""
+    try:
+        return read(None)
+    except Exception as exc:
+        if not pdf_damaged(exc):
+            raise
+        return read(failure(exc)[0])
 
 
 def failed_document(path: Path, reason: str, meta=None) -> UnifiedDocument:
