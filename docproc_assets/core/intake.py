@@ -84,6 +84,7 @@ class Candidate:
     ctime_ns: int
     size: int
     mtime_ns: int = 0
+    identity: tuple[int, int] | None = None  # (device, inode) of the file itself, as open_for_writing gives it
 
 
 @dataclass
@@ -148,10 +149,11 @@ def walk(root: Path, skipped: dict[str, int] | None = None) -> Iterator[Candidat
                     skip("unsupported")
                     continue
                 st = entry.stat(follow_symlinks=False)  # the link's own ctime: when it was put in the inbox
-                size = path.stat().st_size if entry.is_symlink() else st.st_size
+                file = path.stat() if entry.is_symlink() else st
             except OSError:
                 continue  # vanished meanwhile
-            yield Candidate(path, path.relative_to(root).as_posix(), st.st_ctime_ns, size, st.st_mtime_ns)
+            yield Candidate(path, path.relative_to(root).as_posix(), st.st_ctime_ns, file.st_size, st.st_mtime_ns,
+                            (file.st_dev, file.st_ino))
 
 
 def scan(root: Path, cursor: Cursor, limit: int = 500, settle_seconds: float = DEFAULT_SETTLE_SECONDS,
@@ -176,7 +178,7 @@ def scan(root: Path, cursor: Cursor, limit: int = 500, settle_seconds: float = D
     deferred: dict[str, int] = {}
     remaining = 0
     for c in quiet:
-        why = "open for writing" if _identity(c.path) in writing else None
+        why = "open for writing" if c.identity in writing else None
         if why is None and (now_ns - c.mtime_ns) / 1e9 < incomplete_after_s:
             why = missing_end_marker(c.path)
         if why:
@@ -188,14 +190,6 @@ def scan(root: Path, cursor: Cursor, limit: int = 500, settle_seconds: float = D
         else:
             remaining += 1
     return Scan(taken, cursor, waiting=len(new) - len(quiet), remaining=remaining, skipped=skipped, deferred=deferred)
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def open_for_writing(root: Path) -> set[tuple[int, int]]:
@@ -240,9 +234,9 @@ def missing_end_marker(path: Path) -> str | None:
     end-of-central-directory, PNG `IEND`, JPEG `EOI`, GIF trailer, BMP and WebP sizes), or None. Formats
     without one (TIFF, OLE2, RTF) are never deferred. Reads a few bytes; parses nothing."""
     try:
-        size = path.stat().st_size
         with path.open("rb") as fh:
             head = fh.read(1024)  # a PDF header may follow junk within the first KiB
+            size = fh.seek(0, os.SEEK_END)
             fh.seek(max(0, size - TAIL_BYTES))
             tail = fh.read()
     except OSError:
