@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from docproc_assets.core import intake
 from docproc_assets.core.intake import ObjectStore
 from docproc_assets.core.isolation import default_memory_mb
 from docproc_assets.core.pools import budget_from_env
@@ -23,8 +24,8 @@ class DocprocResource(dg.ConfigurableResource):
     report_path: str = "data/reports/comparison.md"
     inbox_dir: str = "data/inbox"
     inbox_max_files: int = 500  # files registered per sensor tick (a tick must finish in 60 s)
-    inbox_settle_seconds: float = 2.0  # a file must be this long unchanged before it is taken
-    inbox_incomplete_after_s: float = 600.0  # a file still lacking its end marker this long after its last change is taken
+    inbox_settle_seconds: float = intake.DEFAULT_SETTLE_SECONDS  # a file must be this long unchanged before it is taken
+    inbox_incomplete_after_s: float = intake.DEFAULT_INCOMPLETE_AFTER_S  # a file still lacking its end marker this long after its last change is taken
     sensor_models: str = ""  # comma-separated OCR models the inbox sensor runs; empty: the default CPU models
     gpu_budget_gib: float = 0.0  # GPU memory steps may use in all; GPU models needing more get error rows
     document_timeout_s: float = 600.0
@@ -69,8 +70,8 @@ def from_env() -> DocprocResource:
         document_timeout_s=float(env.get("DOCPROC_DOCUMENT_TIMEOUT_S", "600")),
         max_memory_mb=int(env["DOCPROC_MAX_MEMORY_MB"]) if env.get("DOCPROC_MAX_MEMORY_MB") else None,
         model_overrides=env.get("DOCPROC_MODEL_OVERRIDES", ""),
-        inbox_settle_seconds=float(env.get("DOCPROC_INBOX_SETTLE_SECONDS", "2")),
-        inbox_incomplete_after_s=float(env.get("DOCPROC_INBOX_INCOMPLETE_AFTER_S", "600")),
+        inbox_settle_seconds=float(env.get("DOCPROC_INBOX_SETTLE_SECONDS", intake.DEFAULT_SETTLE_SECONDS)),
+        inbox_incomplete_after_s=float(env.get("DOCPROC_INBOX_INCOMPLETE_AFTER_S", intake.DEFAULT_INCOMPLETE_AFTER_S)),
     )
 
 
