@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -12,3 +13,12 @@ def write_atomic(target: Path, text: str) -> Path:
     part.write_text(text, encoding="utf-8")
     part.replace(target)
     return target
+
+
+def fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') bytes to disk, so a rename after it never names a hole."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

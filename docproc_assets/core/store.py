@@ -24,6 +24,8 @@ from typing import Any
 
 import duckdb
 
+from docproc_assets.core.files import fsync
+
 DEFAULT_DB = Path("data/docproc.duckdb")
 DOCUMENT_FAILED = "document failed before extraction"  # rows a rerun of the model cannot change
 DIRECT = "direct"  # the model name of the direct track's (PDF text layer) extraction rows
@@ -31,14 +33,6 @@ BAD_FOLDER = "bad"  # staging/bad/<table>/: staged files that could not be merge
 STALE_TMP_SECONDS = 3600.0  # a staged .tmp older than this belongs to a writer that died
 
 log = logging.getLogger(__name__)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -116,10 +110,11 @@ SUPERSEDE_SQL = """
 WITH latest AS (
     SELECT source_path, arg_max(document_id, (registered_at, document_id)) AS current
     FROM documents WHERE source_path IS NOT NULL AND registered_at IS NOT NULL GROUP BY source_path
+), successor AS (  -- NULL for the current document itself
+    SELECT d.document_id, nullif(latest.current, d.document_id) AS by FROM documents d JOIN latest USING (source_path)
 )
-UPDATE documents SET superseded_by = CASE WHEN documents.document_id = latest.current THEN NULL ELSE latest.current END
-FROM latest WHERE documents.source_path = latest.source_path
-  AND documents.superseded_by IS DISTINCT FROM (CASE WHEN documents.document_id = latest.current THEN NULL ELSE latest.current END)
+UPDATE documents SET superseded_by = successor.by FROM successor
+WHERE documents.document_id = successor.document_id AND documents.superseded_by IS DISTINCT FROM successor.by
 """
 SUPERSEDED = "SELECT document_id FROM documents WHERE superseded_by IS NOT NULL"
 VIEWS = {
@@ -218,9 +213,9 @@ class Store:
         finally:
             con.close()
         target = folder / name
-        _fsync(tmp)  # the bytes are on disk before the name says the file is complete
+        fsync(tmp)  # the bytes are on disk before the name says the file is complete
         tmp.replace(target)
-        _fsync(folder)
+        fsync(folder)
         return target
 
     def write(self, table: str, rows: Sequence[dict[str, Any]], wait: float = 0.0) -> bool:
