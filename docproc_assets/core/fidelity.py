@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from docproc_assets.core.document import DocumentElement, ElementType
+from docproc_assets.core.routing import is_visible
 
 LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"}
 SOFT_HYPHEN = "\u00ad"
@@ -68,7 +69,5 @@ def balance(reference: str, elements: Iterable[DocumentElement]) -> Balance:
 
 def visible_text(text_dict: dict) -> str:
     """The visible characters of a `get_text("dict")` pass (invisible OCR layers are not the page's text)."""
-    from docproc_assets.core.routing import is_visible
-
     return "\n".join("".join(span["text"] for span in line["spans"] if is_visible(span))
                      for block in text_dict.get("blocks", ()) if block.get("type") == 0 for line in block["lines"])
