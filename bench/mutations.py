@@ -107,7 +107,7 @@ MUTATIONS = [
     Mutation("file order decides which row wins", "docproc_assets/core/store.py",
              "if updates and spec.newest_by in cols:", "if False:", ("docproc_tests/core/test_store.py",)),
     Mutation("row names beside a ruled grid left out of the table", "docproc_assets/core/direct.py",
-             "row_labels, rest = _row_labels(outside, grid)", "row_labels, rest = ({}, {}), outside",
+             "(left, right), label_boxes, rest = _row_labels(outside, grid)", "(left, right), label_boxes, rest = ({}, {}), [], outside",
              ("docproc_tests/core/test_direct.py",)),
     Mutation("cell text in the finder's order (numbers scrambled)", "docproc_assets/core/direct.py",
              "pieces[_cell_of(box, grid)].append((ch, box))", "pieces[_cell_of(box, grid)].insert(0, (ch, box))",
