@@ -1,7 +1,8 @@
 """Direct extraction with PyMuPDF: the page's own text layer as typed elements.
 
-Works from the text pass that routing already made (PageAnalysis.text). Tables are looked for with
-`find_tables()` only on pages whose vector drawings show ruling lines, because it is slow.
+Works from the text pass that routing already made (PageAnalysis.text and .lines). Ruled tables are
+the grids the page's strokes draw (core/grid.py), read only on pages with lines side by side; unruled
+ones come from aligned gaps (core/tables.py). Cells hold the page's own characters.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import groupby
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import pymupdf
@@ -21,11 +25,12 @@ from docproc_assets.core.document import (
     TableCell,
     TextLine,
 )
-from docproc_assets.core import enable_layout_model
+from docproc_assets.core import enable_layout_model, grid
 from docproc_assets.core import tables as unruled_tables
-from docproc_assets.core.fidelity import normalise
+from docproc_assets.core.fidelity import is_visible, normalise
+from docproc_assets.core.grid import Grid
 from docproc_assets.core.layout import Box, enclosing, reading_order
-from docproc_assets.core.routing import FontProfile, PageAnalysis, image_boxes, is_bold, is_visible
+from docproc_assets.core.routing import FontProfile, Line, PageAnalysis, bold, image_boxes, is_bold
 
 _BULLET = re.compile(r"^\s*([•◦▪‣∙·●○■□➢►✓–\-*]|\(?\d{1,3}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s+\S")
 _CAPTION = re.compile(r"^\s*(figure|fig\.|table|chart|exhibit|abbildung|tableau|tabelle)\s*[\dIVX]", re.I)
@@ -36,13 +41,18 @@ MIN_IMAGE_SIDE = 8.0  # points: smaller images are decoration
 
 
 def _style(span: dict[str, Any]) -> StyleInfo:
-    flags, font = span["flags"], span["font"]
+    return _style_of(span["font"], span["size"], span["flags"], span["color"])
+
+
+@lru_cache(maxsize=4096)
+def _style_of(font: str, size: float, flags: int, color: int) -> StyleInfo:
+    """One StyleInfo per distinct run style: a page sets hundreds of lines in a handful of styles."""
     return StyleInfo(
         font=font,
-        size=round(span["size"], 2),
-        bold=is_bold(span),
+        size=round(size, 2),
+        bold=bold(flags, font),
         italic=bool(flags & pymupdf.TEXT_FONT_ITALIC) or bool(_ITALIC_FONT.search(font)),
-        color=f"#{span['color']:06x}",
+        color=f"#{color:06x}",
     )
 
 
@@ -68,7 +78,7 @@ def _signature(span: dict[str, Any]) -> tuple[float, bool]:
     return round(span["size"]), is_bold(span)
 
 
-def _text_blocks(text: dict[str, Any], skip: set[tuple[int, int]] = frozenset()) -> list[tuple[str, Box, StyleInfo, list[TextLine]]]:
+def _text_blocks(lines: list[Line], skip: set[tuple[int, int]] = frozenset()) -> list[tuple[str, Box, StyleInfo, list[TextLine]]]:
     """(content, bbox, dominant style, lines) per block of like lines; lines in `skip` (block, line)
     belong to an unruled table.
 
@@ -76,80 +86,63 @@ def _text_blocks(text: dict[str, Any], skip: set[tuple[int, int]] = frozenset())
     split where the size or weight of the lines changes, and before each bullet line.
     """
     out = []
-    for b, block in enumerate(text.get("blocks", ())):
-        if block.get("type") != 0:
-            continue
+    for _, in_block in groupby((ln for ln in lines if (ln.block, ln.number) not in skip), key=attrgetter("block")):
         groups: list[list[tuple[str, Box, dict]]] = [[]]
-        for n, line in enumerate(block["lines"]):
-            if (b, n) in skip:
-                continue
-            spans = [s for s in line["spans"] if is_visible(s) and s["text"].strip()]
-            if not spans:
-                continue
-            content = normalise("".join(s["text"] for s in line["spans"] if is_visible(s))).strip()
-            main = max(spans, key=lambda s: len(s["text"].strip()))
+        for line in in_block:
+            main = line.spans[0] if len(line.spans) == 1 else max(line.spans, key=lambda s: len(s["text"].strip()))
             if groups[-1]:
                 previous = groups[-1][-1]
-                if _signature(main) != _signature(previous[2]) or (_BULLET.match(content) and _BULLET.match(groups[-1][0][0])):
+                if _signature(main) != _signature(previous[2]) or (_BULLET.match(line.text) and _BULLET.match(groups[-1][0][0])):
                     groups.append([])
-            groups[-1].append((content, tuple(line["bbox"]), main))
+            groups[-1].append((line.text, line.bbox, main))
         for group in filter(None, groups):
             bbox = enclosing([b for _, b, _ in group])
-            lines = [TextLine(content=c, bbox=BoundingBox.of(b), style=_style(span)) for c, b, span in group]
-            dominant = max(lines, key=lambda ln: len(ln.content)).style
-            out.append(("\n".join(ln.content for ln in lines), bbox, dominant, lines))
+            text_lines = [TextLine(content=c, bbox=BoundingBox.of(b), style=_style(span)) for c, b, span in group]
+            dominant = max(text_lines, key=lambda ln: len(ln.content)).style
+            out.append(("\n".join(ln.content for ln in text_lines), bbox, dominant, text_lines))
     return out
 
 
-def _rules(page: pymupdf.Page) -> tuple[list[tuple[float, float, float]], list[tuple[float, float, float]]]:
-    """Horizontal (y, x0, x1) and vertical (x, y0, y1) strokes: lines, thin rectangles, rectangle edges."""
-    horizontal, vertical = [], []
-    for path in page.get_cdrawings():
-        for item in path.get("items", ()):
-            if item[0] == "l":
-                (x0, y0), (x1, y1) = item[1], item[2]
-                if abs(y0 - y1) < 1:
-                    horizontal.append((y0, min(x0, x1), max(x0, x1)))
-                elif abs(x0 - x1) < 1:
-                    vertical.append((x0, min(y0, y1), max(y0, y1)))
-            elif item[0] == "re":
-                x0, y0, x1, y1 = item[1]
-                if y1 - y0 < 2:
-                    horizontal.append(((y0 + y1) / 2, x0, x1))
-                elif x1 - x0 < 2:
-                    vertical.append(((x0 + x1) / 2, y0, y1))
-                else:
-                    horizontal += [(y0, x0, x1), (y1, x0, x1)]
-                    vertical += [(x0, y0, y1), (x1, y0, y1)]
-    return horizontal, vertical
+def _side_by_side(lines: list[Line]) -> bool:
+    """Do two rows of the page hold lines side by side? A ruled table with text in two cells of two rows
+    does, a page of prose does not: the strokes are read (a second pass over the page) only then."""
+    boxes = sorted((ln.bbox for ln in lines), key=itemgetter(1))
+    rows: set[int] = set()
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        for a0, b0, a1, _ in boxes[i + 1:]:
+            if b0 >= y1:
+                break
+            if a0 >= x1 or a1 <= x0:
+                rows.add(round(y0))
+                if len(rows) >= 2:
+                    return True
+                break
+    return False
 
 
-def ruled_table_area(page: pymupdf.Page, text: dict[str, Any], tolerance: float = 2.0) -> pymupdf.Rect | None:
-    """Cheap table signal, checked before the slow finder: at least two rows of the ruled grid hold
-    text in two or more cells of a few lines each (a ruled frame or box around paragraphs is not a
-    table). Returns the area those cells cover, so the finder reads only that part of the page."""
-    horizontal, vertical = _rules(page)
+def _ruled_grids(page: pymupdf.Page, lines: list[Line]) -> list[Grid]:
+    """The page's ruled grids that hold a table: at least two rows with text in two or more cells of a
+    few lines each (a ruled frame or a box around paragraphs is not a table)."""
+    if not _side_by_side(lines):
+        return []
+    horizontal, vertical = grid.strokes(page)
     if len(horizontal) < 3 or len(vertical) < 3:
-        return None
-    lines_in_cell: Counter[tuple[int, int, int, int]] = Counter()
-    for block in text.get("blocks", ()):
-        for line in block.get("lines", ()):
-            x0, y0, x1, y1 = line["bbox"]
-            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            left = max((x for x, a, b in vertical if x <= cx and a - tolerance <= cy <= b + tolerance), default=None)
-            right = min((x for x, a, b in vertical if x >= cx and a - tolerance <= cy <= b + tolerance), default=None)
-            top = max((y for y, a, b in horizontal if y <= cy and a - tolerance <= cx <= b + tolerance), default=None)
-            bottom = min((y for y, a, b in horizontal if y >= cy and a - tolerance <= cx <= b + tolerance), default=None)
-            if None not in (left, right, top, bottom):
-                lines_in_cell[round(top), round(bottom), round(left), round(right)] += 1
-    small = [cell for cell, n in lines_in_cell.items() if n <= MAX_CELL_LINES]
-    cells_per_row = Counter((top, bottom) for top, bottom, _, _ in small)
-    rows = {row for row, n in cells_per_row.items() if n >= 2}
-    if len(rows) < 2:
-        return None
-    cells = [(left, top, right, bottom) for top, bottom, left, right in small if (top, bottom) in rows]
-    area = pymupdf.Rect(enclosing(cells))
-    return area + (-tolerance, -tolerance, tolerance, tolerance)
+        return []
+    found = []
+    for candidate in grid.grids(horizontal, vertical):
+        lines_in_cell = Counter(where for ln in lines
+                                if (where := candidate.cell_at((ln.bbox[0] + ln.bbox[2]) / 2, (ln.bbox[1] + ln.bbox[3]) / 2)))
+        rows = Counter(r for (r, _), n in lines_in_cell.items() if n <= MAX_CELL_LINES)
+        if sum(n >= 2 for n in rows.values()) >= 2:
+            found.append(candidate)
+    return found
+
+
+def _finder_grids(page: pymupdf.Page, area: Box) -> list[Grid]:
+    """The opt-in route: PyMuPDF's table finder with its layout model, for the grids only (never cell text)."""
+    enable_layout_model()
+    return [Grid.of_cells([[tuple(c) if c else None for c in row.cells] for row in table.rows])
+            for table in page.find_tables(clip=pymupdf.Rect(area), use_layout=True).tables if table.rows]
 
 
 @dataclass
@@ -177,42 +170,29 @@ def _lines(page: pymupdf.Page, clip: Box) -> list[_Line]:
             for block in raw.get("blocks", ()) if block.get("type") == 0 for line in block["lines"]]
 
 
-def _cell_of(box: Box, grid: list[list[Box | None]]) -> tuple[int, int] | None:
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    for r, row in enumerate(grid):
-        for c, cell in enumerate(row):
-            if cell and cell[0] <= cx <= cell[2] and cell[1] <= cy <= cell[3]:
-                return r, c
-    return None
-
-
-def _tables(page: pymupdf.Page, text: dict[str, Any], layout_model: bool = False,
-            area: pymupdf.Rect | None = None) -> tuple[list[_Table], list[tuple[str, Box]]]:
-    """Ruled tables found in `area` (the whole page by default), their cells filled with the page's own
-    characters, never with the finder's cell text (which reorders a number set on two baselines:
-    `21.0` became `210 .`). Every character of the text blocks a table covers ends up once: in a cell,
-    in a column added for row labels left or right of the ruled grid, or in the leftover lines returned
-    with the tables (kept as text). PyMuPDF 2's layout model finds more (unruled grids) but costs
-    ~250 ms a page on a CPU against ~10 ms for the line finder, so it is opt-in."""
-    if layout_model:
-        enable_layout_model()
+def _tables(page: pymupdf.Page, text: dict[str, Any], grids: list[Grid]) -> tuple[list[_Table], list[tuple[str, Box]]]:
+    """Ruled tables on the given grids, their cells filled with the page's own characters, never with a
+    finder's cell text (which reorders a number set on two baselines: `21.0` became `210 .`). Every
+    character of the text blocks a table covers ends up once: in a cell, in a column added for row
+    labels left or right of the ruled grid, or in the leftover lines returned with the tables (kept as
+    text)."""
     found: list[_Table] = []
     leftovers: list[tuple[str, Box]] = []
     block_boxes = _block_boxes(text)
-    for table in page.find_tables(clip=area, use_layout=layout_model).tables:
-        grid = [[tuple(cell) if cell else None for cell in row.cells] for row in table.rows]
-        held = {i for i, b in enumerate(block_boxes) if b and _inside(b, tuple(table.bbox))}
+    for table_grid in grids:
+        bbox = table_grid.bbox
+        held = {i for i, b in enumerate(block_boxes) if b and _inside(b, bbox)}
         covered = [block_boxes[i] for i in held]
-        if len(grid) < 2 or not covered:
+        if not covered:
             continue
         cells: dict[tuple[int, int], list[str]] = defaultdict(list)
         outside: list[tuple[str, Box]] = []
-        for line in _lines(page, enclosing([tuple(table.bbox), *covered])):
+        for line in _lines(page, enclosing([bbox, *covered])):
             if not line.chars or not any(_inside(enclosing([b for _, b in line.chars]), block) for block in covered):
                 continue  # another block's line reaching into the clip: that block emits it
             pieces: dict[tuple[int, int] | None, list[tuple[str, Box]]] = defaultdict(list)
             for ch, box in line.chars:
-                pieces[_cell_of(box, grid)].append((ch, box))
+                pieces[table_grid.cell_at((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)].append((ch, box))
             for where, chars in pieces.items():
                 content = _Line(chars).text()
                 if not content:
@@ -222,41 +202,50 @@ def _tables(page: pymupdf.Page, text: dict[str, Any], layout_model: bool = False
                 else:
                     cells[where].append(content)
         values = {where: "\n".join(parts) for where, parts in cells.items()}
-        (left, right), label_boxes, rest = _row_labels(outside, grid)
-        keep = [c for c in range(len(grid[0])) if any(values.get((r, c)) for r in range(len(grid)))]
+        (left, right), label_boxes, rest = _row_labels(outside, table_grid)
+        grid_rows = table_grid.rows
+        keep = [c for c in range(len(grid_rows[0])) if any(values.get((r, c)) for r in range(len(grid_rows)))]
         if len(keep) + bool(left) + bool(right) < 2:
             continue
         if any(v.count("\n") >= MAX_CELL_LINES for v in values.values()):
-            continue  # the line finder boxed whole paragraphs: the text blocks read better
+            continue  # the grid boxes whole paragraphs: the text blocks read better
         leftovers += rest
         rows = []
         table_cells = []
-        for r, row in enumerate(grid):
-            out_row = []
-            for col, c in enumerate((["left"] if left else []) + keep + (["right"] if right else [])):
+        columns = (["left"] if left else []) + keep + (["right"] if right else [])
+        for r, row in enumerate(grid_rows):
+            out_row, covered = [], set()
+            for col, c in enumerate(columns):
+                span = 1
                 if isinstance(c, str):
                     value, box = (left if c == "left" else right).get(r, ""), None
+                elif c in covered:  # under a merged cell to its left: one cell, emitted once
+                    out_row.append("")
+                    continue
                 else:
                     value, box = values.get((r, c), ""), row[c]
+                    if box:
+                        merged = table_grid.columns_of(r, c)
+                        covered.update(merged)
+                        span = sum(k in merged for k in keep)
                 out_row.append(value)
-                table_cells.append(TableCell(row=r, col=col, content=value, bbox=BoundingBox.of(box) if box else None))
+                table_cells.append(TableCell(row=r, col=col, content=value, bbox=BoundingBox.of(box) if box else None,
+                                             col_span=span))
             rows.append(out_row)
         content = "\n".join(" | ".join(" ".join(v.split()) for v in row) for row in rows)
-        found.append(_Table(enclosing([tuple(table.bbox), *label_boxes]), table_cells, content, held))
+        found.append(_Table(enclosing([bbox, *label_boxes]), table_cells, content, held))
     return found, leftovers
 
 
-def _row_labels(outside: list[tuple[str, Box]], grid: list[list[Box | None]]
+def _row_labels(outside: list[tuple[str, Box]], table_grid: Grid
                 ) -> tuple[tuple[dict[int, str], dict[int, str]], list[Box], list[tuple[str, Box]]]:
     """Text beside the ruled grid on its rows (booktabs-style row names, a total column): the labels
     left and right of the grid by row, their boxes, and the rest as it is."""
-    left = min(c[0] for row in grid for c in row if c)
-    right = max(c[2] for row in grid for c in row if c)
+    left, _, right, _ = table_grid.bbox
     labels: tuple[dict[int, str], dict[int, str]] = ({}, {})
     boxes, rest = [], []
     for content, box in outside:
-        cy = (box[1] + box[3]) / 2
-        row = next((r for r, cells in enumerate(grid) for c in cells if c and c[1] <= cy <= c[3]), None)
+        row = table_grid.row_at((box[1] + box[3]) / 2)
         side = 0 if box[2] <= left + 1 else 1 if box[0] >= right - 1 else None
         if row is None or side is None:
             rest.append((content, box))
@@ -289,8 +278,10 @@ def extract_page(
 ) -> list[DocumentElement]:
     """Typed elements of one direct page, in reading order."""
     n = page.number + 1
-    area = ruled_table_area(page, analysis.text) if find_tables else None
-    tables, leftovers = _tables(page, analysis.text, table_model, area) if area is not None else ([], [])
+    grids = _ruled_grids(page, analysis.lines) if find_tables else []
+    if grids and table_model:
+        grids = _finder_grids(page, enclosing([g.bbox for g in grids]))
+    tables, leftovers = _tables(page, analysis.text, grids)
     drafts: list[tuple[Box, dict[str, Any]]] = []
     for table in tables:
         drafts.append((table.bbox, dict(type=ElementType.TABLE, content=table.content, cells=table.cells)))
@@ -299,11 +290,11 @@ def extract_page(
     block_boxes = _block_boxes(analysis.text)
     covered = [block_boxes[i] for i in set().union(*(t.blocks for t in tables))]
     held = {i for i, box in enumerate(block_boxes) if box and any(_inside(box, c) for c in covered)}
-    unruled = unruled_tables.find(analysis.text, held) if find_tables else []
+    unruled = unruled_tables.find(analysis.lines, held) if find_tables else []
     for table in unruled:
         drafts.append((table.bbox, _unruled_element(table)))
     consumed = {key for table in unruled for key in table.consumed}
-    for content, bbox, style, lines in _text_blocks(analysis.text, consumed):
+    for content, bbox, style, lines in _text_blocks(analysis.lines, consumed):
         if any(_inside(bbox, c) for c in covered):
             continue
         kind, level = _classify(content, style, len(lines), analysis.fonts)

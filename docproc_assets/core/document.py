@@ -58,11 +58,15 @@ class BoundingBox(_Model):
     @classmethod
     def of(cls, rect: Any) -> BoundingBox:
         """From any 4-sequence (a PyMuPDF Rect, a tuple), rounded to 0.01 pt for stable JSON."""
-        x0, y0, x1, y1 = (round(float(v), 2) for v in tuple(rect)[:4])
-        return cls(x0=x0, y0=y0, x1=x1, y1=y1)
+        x0, y0, x1, y1 = tuple(rect)[:4]
+        return cls(x0=round(x0, 2), y0=round(y0, 2), x1=round(x1, 2), y1=round(y1, 2))
 
 
 class StyleInfo(_Model):
+    """A run's font, size, weight, slant and colour. Frozen: lines set alike share one instance."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     font: str | None = None
     size: float | None = None
     bold: bool = False

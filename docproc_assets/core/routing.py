@@ -13,12 +13,15 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pymupdf
 
 from docproc_assets.core.document import PageRoute, Track
+from docproc_assets.core.fidelity import is_visible, normalise
+from docproc_assets.core.layout import Box
 
 # Text flags: no image bytes (decoding them is what makes get_text("dict") slow on scans).
 TEXT_FLAGS = (
@@ -40,7 +43,6 @@ _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _CID = re.compile(r"\(cid:\d+\)")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BAD_CATEGORIES = {"Cc", "Co", "Cn", "Cs"}
-_VISIBLE_CHAR_FLAGS = 16 | 32  # MuPDF's "filled" and "stroked": neither means render mode 3 / clipped
 
 
 class TrackMode(StrEnum):
@@ -62,18 +64,40 @@ class FontProfile:
         return self.size_share.get(round(size, 1), 0.0)
 
 
+@lru_cache(maxsize=1024)
+def _bold_name(font: str) -> bool:
+    return bool(_BOLD_FONT.search(font))
+
+
+def bold(flags: int, font: str) -> bool:
+    """Bold by MuPDF's flag or by the font's name (many PDFs set no flag)."""
+    return bool(flags & pymupdf.TEXT_FONT_BOLD) or _bold_name(font)
+
+
 def is_bold(span: dict[str, Any]) -> bool:
-    return bool(span["flags"] & pymupdf.TEXT_FONT_BOLD) or bool(_BOLD_FONT.search(span["font"]))
+    return bold(span["flags"], span["font"])
+
+
+@dataclass(slots=True)
+class Line:
+    """One MuPDF line as the page shows it, read once in the routing pass for every later stage."""
+
+    block: int  # index of its block in the text pass
+    number: int  # its index in that block
+    bbox: Box
+    text: str  # its visible text, normalised (fidelity.normalise) and stripped
+    spans: list[dict[str, Any]]  # its visible spans that hold more than spaces
 
 
 @dataclass
 class PageAnalysis:
-    """One page's text pass and the route decided from it; direct extraction reuses `text`."""
+    """One page's text pass and the route decided from it; direct extraction reuses `text` and `lines`."""
 
     route: PageRoute
     text: dict[str, Any] = field(default_factory=dict)
     fonts: FontProfile = field(default_factory=FontProfile)
     image_boxes: list[tuple[float, float, float, float]] | None = None
+    lines: list[Line] = field(default_factory=list)
 
 
 def garbled_chars(text: str) -> int:
@@ -81,10 +105,8 @@ def garbled_chars(text: str) -> int:
     if text.isascii() and "(cid:" not in text:
         return len(_ASCII_CONTROL.findall(text))
     bad = sum(len(m) for m in _CID.findall(text))
-    for ch in _CID.sub("", text):
-        if ch == "\ufffd" or (ch not in "\n\t\r" and unicodedata.category(ch) in _BAD_CATEGORIES):
-            bad += 1
-    return bad
+    return bad + sum(n for ch, n in Counter(_CID.sub("", text)).items()  # each distinct character looked up once
+                     if ch == "\ufffd" or (ch not in "\n\t\r" and unicodedata.category(ch) in _BAD_CATEGORIES))
 
 
 def _strip_subset(name: str) -> str:
@@ -125,11 +147,6 @@ def outline_paths(page: pymupdf.Page) -> int:
     return sum(1 for path in page.get_cdrawings() if any(item[0] == "c" for item in path.get("items", ())))
 
 
-def is_visible(span: dict[str, Any]) -> bool:
-    """False for text drawn in render mode 3 (invisible) or fully transparent."""
-    return span.get("alpha", 255) != 0 and bool(span.get("char_flags", 16) & _VISIBLE_CHAR_FLAGS)
-
-
 @dataclass
 class TextStats:
     visible: int = 0
@@ -137,32 +154,42 @@ class TextStats:
     garbled: int = 0
     unmapped: int = 0
     fonts: FontProfile = field(default_factory=FontProfile)
+    lines: list[Line] = field(default_factory=list)
 
 
 def text_stats(text: dict[str, Any], unmapped: set[str]) -> TextStats:
+    """The routing evidence of a text pass, and its visible lines (the one walk over its spans)."""
     stats, parts, sizes, bold = TextStats(), [], Counter(), 0
-    for block in text.get("blocks", ()):
-        for line in block.get("lines", ()):
+    for b, block in enumerate(text.get("blocks", ())):
+        for number, line in enumerate(block.get("lines", ())):
+            shown, start = [], len(parts)
             for span in line["spans"]:
                 s = span["text"]
                 n = len(s) - s.count(" ")
-                if not n:
-                    continue
                 if not is_visible(span):
                     stats.invisible += n
                     continue
-                stats.visible += n
                 parts.append(s)
-                sizes[round(span["size"], 1)] += n
+                if not n:
+                    continue
+                stats.visible += n
+                sizes[span["size"]] += n
                 bold += n if is_bold(span) else 0
                 if unmapped and _strip_subset(span["font"]) in unmapped:
                     stats.unmapped += n
+                if s.strip():
+                    shown.append(span)
+            if shown and (content := normalise("".join(parts[start:])).strip()):
+                stats.lines.append(Line(b, number, tuple(line["bbox"]), content, shown))
     stats.garbled = garbled_chars("".join(parts))
     if sizes:
-        total = sum(sizes.values())
+        rounded: Counter[float] = Counter()
+        for size, n in sizes.items():  # rounded once per distinct size, not once per span
+            rounded[round(size, 1)] += n
+        total = sum(rounded.values())
         stats.fonts = FontProfile(
-            body_size=sizes.most_common(1)[0][0],
-            size_share={size: n / total for size, n in sizes.items()},
+            body_size=rounded.most_common(1)[0][0],
+            size_share={size: n / total for size, n in rounded.items()},
             bold_share=bold / total,
         )
     return stats
@@ -188,7 +215,7 @@ def analyse_page(page: pymupdf.Page, mode: TrackMode = TrackMode.AUTO) -> PageAn
         if route.forced:
             route.reason = f"forced {mode.value} (auto would say: {route.reason})"
         route.track = Track(mode.value)
-    return PageAnalysis(route=route, text=text, fonts=stats.fonts, image_boxes=boxes)
+    return PageAnalysis(route=route, text=text, fonts=stats.fonts, image_boxes=boxes, lines=stats.lines)
 
 
 def _decide(r: PageRoute, page: pymupdf.Page) -> tuple[Track, str]:

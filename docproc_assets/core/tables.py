@@ -5,17 +5,16 @@ band of separate MuPDF lines (one per cell) whose gaps line up with the rows aro
 three or more such rows with the same number of cells, every gap overlapping its column's gap in the
 rows before, and at least one column that is mostly numbers (prose in two columns has aligned gaps
 too, but no column of figures). Cells keep the text MuPDF read for each line, so nothing is reordered.
+Works on the routing pass's lines (routing.Line): no second walk over the page's spans.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from docproc_assets.core.fidelity import normalise
 from docproc_assets.core.layout import Box, enclosing
-from docproc_assets.core.routing import is_visible
+from docproc_assets.core.routing import Line
 
 MIN_ROWS = 3
 MIN_GAP = 6.0  # points between two cells of a row
@@ -23,39 +22,19 @@ NUMERIC_SHARE = 0.6  # a column of figures: this share of its cells are numbers
 _FIGURE = re.compile(r"[(\[]?[-+−–]?[$€£¥]?\s?\d[\d.,\s']*%?[)\]]?|[-–—]|n/?a", re.I)
 
 
-@dataclass(frozen=True)
-class Segment:
-    block: int
-    line: int
-    text: str
-    bbox: Box
-
-
 @dataclass
 class UnruledTable:
     bbox: Box
-    rows: list[list[Segment]]
+    rows: list[list[Line]]
 
     @property
     def consumed(self) -> set[tuple[int, int]]:
-        return {(s.block, s.line) for row in self.rows for s in row}
+        return {(s.block, s.number) for row in self.rows for s in row}
 
 
-def segments(text: dict[str, Any], skip_blocks: set[int] = frozenset()) -> list[Segment]:
-    out = []
-    for b, block in enumerate(text.get("blocks", ())):
-        if block.get("type") != 0 or b in skip_blocks:
-            continue
-        for n, line in enumerate(block["lines"]):
-            content = normalise("".join(s["text"] for s in line["spans"] if is_visible(s))).strip()
-            if content:
-                out.append(Segment(b, n, content, tuple(line["bbox"])))
-    return out
-
-
-def _rows(found: list[Segment]) -> list[list[Segment]]:
+def _rows(found: list[Line]) -> list[list[Line]]:
     """Bands of segments that share a line of text (vertical overlap over half the smaller height)."""
-    rows: list[list[Segment]] = []
+    rows: list[list[Line]] = []
     for seg in sorted(found, key=lambda s: ((s.bbox[1] + s.bbox[3]) / 2, s.bbox[0])):
         if rows:
             top, bottom = min(s.bbox[1] for s in rows[-1]), max(s.bbox[3] for s in rows[-1])
@@ -67,21 +46,21 @@ def _rows(found: list[Segment]) -> list[list[Segment]]:
     return [sorted(row, key=lambda s: s.bbox[0]) for row in rows]
 
 
-def _gaps(row: list[Segment]) -> list[tuple[float, float]] | None:
+def _gaps(row: list[Line]) -> list[tuple[float, float]] | None:
     gaps = [(a.bbox[2], b.bbox[0]) for a, b in zip(row, row[1:], strict=False)]
     return gaps if gaps and all(right - left >= MIN_GAP for left, right in gaps) else None
 
 
-def _figures(rows: list[list[Segment]]) -> bool:
+def _figures(rows: list[list[Line]]) -> bool:
     columns = zip(*(row for row in rows), strict=True)
     return any(sum(bool(_FIGURE.fullmatch(s.text)) for s in col) >= NUMERIC_SHARE * len(rows) for col in list(columns)[1:])
 
 
-def find(text: dict[str, Any], skip_blocks: set[int] = frozenset()) -> list[UnruledTable]:
-    """Unruled tables of a page's text pass (blocks in `skip_blocks` belong to ruled tables already)."""
-    rows = _rows(segments(text, skip_blocks))
+def find(lines: list[Line], skip_blocks: set[int] = frozenset()) -> list[UnruledTable]:
+    """Unruled tables of a page's lines (blocks in `skip_blocks` belong to ruled tables already)."""
+    rows = _rows([line for line in lines if line.block not in skip_blocks])
     tables: list[UnruledTable] = []
-    run: list[list[Segment]] = []
+    run: list[list[Line]] = []
     shared: list[tuple[float, float]] = []
 
     def close() -> None:

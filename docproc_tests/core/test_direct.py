@@ -252,3 +252,82 @@ def test_donor_list_with_aligned_columns_is_a_table(tmp_path):
 def test_two_columns_of_prose_are_not_a_table(tmp_path):
     doc = _exact(D.two_column_pdf(tmp_path / "columns.pdf"))
     assert not [e for e in doc.pages[0].elements if e.type == ElementType.TABLE]
+
+
+# -- ruled grids from the page's strokes (core/grid.py) ----------------------------------------------
+
+
+def _ruled(page, top, rows, widths=(120, 90, 90), height=20, spans=None, cell_by_cell=False):
+    """A ruled table at `top`; `spans` maps (row, col) to a number of columns merged into that cell;
+    `cell_by_cell` draws every cell's border as its own rectangle, as spreadsheets export them."""
+    spans = spans or {}
+    xs = [72]
+    for w in widths:
+        xs.append(xs[-1] + w)
+    for r, row in enumerate(rows):
+        c = 0
+        for value in row:
+            span = spans.get((r, c), 1)
+            cell = pymupdf.Rect(xs[c], top + r * height, xs[c + span], top + (r + 1) * height)
+            page.insert_text((cell.x0 + 5, cell.y1 - 6), value, fontsize=10)
+            if cell_by_cell:
+                page.draw_rect(cell, width=0.5)
+            c += span
+    if not cell_by_cell:
+        for r in range(len(rows) + 1):
+            page.draw_line((xs[0], top + r * height), (xs[-1], top + r * height), width=0.5)
+        for c, x in enumerate(xs):  # column rules stop where a merged cell covers them
+            for r in range(len(rows)):
+                inside = any(c0 < c < c0 + n for (r0, c0), n in spans.items() if r0 == r)
+                if not inside:
+                    page.draw_line((x, top + r * height), (x, top + (r + 1) * height), width=0.5)
+
+
+def _rows_of(table):
+    return [[c.content for c in table.cells if c.row == r] for r in sorted({c.row for c in table.cells})]
+
+
+def test_spreadsheet_cell_borders_and_a_merged_header_make_one_table(tmp_path):
+    path = tmp_path / "sheet.pdf"
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.draw_rect(pymupdf.Rect(36, 36, 576, 756), width=1)  # a frame around the page touches no table rule
+    page.insert_text((72, 80), "Sales by region, exported from a spreadsheet.", fontsize=11)
+    rows = [["Region", "Sales"], ["", "2024", "2025"], ["North", "120.5", "-3.25"], ["South", "98", "1,204.00"]]
+    _ruled(page, 100, rows, spans={(0, 1): 2}, cell_by_cell=True)
+    doc.save(path)
+    out = _exact(path)
+    (table,) = [e for e in out.pages[0].elements if e.type == ElementType.TABLE]
+    assert _rows_of(table) == rows
+    header = next(c for c in table.cells if c.content == "Sales")
+    assert (header.row, header.col, header.col_span) == (0, 1, 2) and header.bbox.width == 180
+    assert "Sales by region" not in table.content  # the frame is not a table
+
+
+def test_two_ruled_tables_with_a_paragraph_between_are_two_tables(tmp_path):
+    path = tmp_path / "two.pdf"
+    doc = pymupdf.open()
+    page = doc.new_page()
+    first = [["Name", "Qty", "Price"], ["Bolt", "10", "0.25"], ["Nut", "20", "0.10"]]
+    second = [["Code", "Rate", "Tax"], ["A", "19%", "1.90"], ["B", "7%", "0.70"]]
+    _ruled(page, 100, first)
+    page.insert_textbox(pymupdf.Rect(72, 175, 540, 230), "Between the tables a paragraph of prose that belongs to neither.",
+                        fontsize=11)
+    _ruled(page, 240, second)
+    doc.save(path)
+    out = _exact(path)
+    tables = [e for e in out.pages[0].elements if e.type == ElementType.TABLE]
+    assert [_rows_of(t) for t in tables] == [first, second]
+    assert any("belongs to neither" in e.content for e in out.pages[0].elements if e.type == ElementType.TEXT)
+
+
+def test_grids_join_broken_strokes_and_keep_frames_apart():
+    from docproc_assets.core import grid
+
+    # a table whose rules are drawn in pieces a little apart, inside a frame that touches none of them
+    horizontal = [(99.6, 72, 150), (100.4, 150, 300), (120, 72, 300), (140, 72, 300), (36, 36, 576), (756, 36, 576)]
+    vertical = [(72, 100, 140), (150, 100, 140), (299.5, 100, 121), (300.5, 119, 140), (36, 36, 756), (576, 36, 756)]
+    (table,) = grid.grids(horizontal, vertical)
+    assert table.ys == [100, 120, 140] and table.xs == [72, 150, 300]
+    assert table.rows == [[(72, 100, 150, 120), (150, 100, 300, 120)], [(72, 120, 150, 140), (150, 120, 300, 140)]]
+    assert table.cell_at(100, 130) == (1, 0) and table.cell_at(40, 130) is None
