@@ -30,10 +30,14 @@ WATCHDOG = "memory limit of 300 MB exceeded"
 
 def slow_pdf(path: Path, strokes: int) -> Path:
     """One page of text over `strokes` tiny filled triangles (a plotted chart, a CAD export): MuPDF reads
-    it correctly, slowly. 12M strokes take ~10 s to route; 1.5M route in ~1 s but take ~10 s to extract."""
+    it correctly, slowly. 12M strokes take ~10 s to route; 1.5M route in ~1 s but take ~10 s to extract
+    (its labels sit side by side on two rows, so extraction reads the strokes looking for a ruled table)."""
     doc = pymupdf.open()
     page = doc.new_page()
     page.insert_text((72, 72), "A page that is slow to read.", fontsize=11)
+    for y in (100, 120):
+        page.insert_text((72, y), "Label", fontsize=11)
+        page.insert_text((300, y), "Value", fontsize=11)
     xref = page.get_contents()[0]
     doc.update_stream(xref, doc.xref_stream(xref) + b"\nq " + b"10 10 m 20 20 l 30 10 l h f " * strokes + b" Q")
     doc.save(path, deflate=True)
