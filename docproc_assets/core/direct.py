@@ -88,13 +88,14 @@ def _text_blocks(lines: list[Line], skip: set[tuple[int, int]] = frozenset()) ->
     out = []
     for _, in_block in groupby((ln for ln in lines if (ln.block, ln.number) not in skip), key=attrgetter("block")):
         groups: list[list[tuple[str, Box, dict]]] = [[]]
+        previous = None
         for line in in_block:
             main = line.spans[0] if len(line.spans) == 1 else max(line.spans, key=lambda s: len(s["text"].strip()))
-            if groups[-1]:
-                previous = groups[-1][-1]
-                if _signature(main) != _signature(previous[2]) or (_BULLET.match(line.text) and _BULLET.match(groups[-1][0][0])):
-                    groups.append([])
+            signature = _signature(main)
+            if groups[-1] and (signature != previous or (_BULLET.match(line.text) and _BULLET.match(groups[-1][0][0]))):
+                groups.append([])
             groups[-1].append((line.text, line.bbox, main))
+            previous = signature
         for group in filter(None, groups):
             bbox = enclosing([b for _, b, _ in group])
             text_lines = [TextLine(content=c, bbox=BoundingBox.of(b), style=_style(span)) for c, b, span in group]
@@ -123,7 +124,7 @@ def _side_by_side(lines: list[Line]) -> bool:
 def _ruled_grids(page: pymupdf.Page, lines: list[Line]) -> list[Grid]:
     """The page's ruled grids that hold a table: at least two rows with text in two or more cells of a
     few lines each (a ruled frame or a box around paragraphs is not a table)."""
-    if not _side_by_side(lines):
+    if not _side_by_side(lines) or not grid.may_draw_rules(page):
         return []
     horizontal, vertical = grid.strokes(page)
     if len(horizontal) < 3 or len(vertical) < 3:

@@ -20,12 +20,12 @@ from docproc_assets.core.document import DocumentElement, ElementType
 LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"}
 SOFT_HYPHEN = "\u00ad"
 _TRANSLATE = str.maketrans({**LIGATURES, SOFT_HYPHEN: ""})
-_VISIBLE_CHAR_FLAGS = 16 | 32  # MuPDF's "filled" and "stroked": neither means render mode 3 / clipped
+VISIBLE_CHAR_FLAGS = 16 | 32  # MuPDF's "filled" and "stroked": neither means render mode 3 / clipped
 
 
 def is_visible(span: dict[str, Any]) -> bool:
     """False for text drawn in render mode 3 (invisible) or fully transparent: not the page's text."""
-    return span.get("alpha", 255) != 0 and bool(span.get("char_flags", 16) & _VISIBLE_CHAR_FLAGS)
+    return span.get("alpha", 255) != 0 and bool(span.get("char_flags", 16) & VISIBLE_CHAR_FLAGS)
 
 
 def normalise(text: str) -> str:

@@ -9,6 +9,7 @@ its row, so a merged cell stays one cell. A row no two column rules cross ends t
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
@@ -69,6 +70,18 @@ class Grid:
         xs = [min((row[c][0] for row in rows if row[c]), default=0.0) for c in range(columns)]
         ys = [min((c[1] for c in row if c), default=0.0) for row in rows]
         return cls(ys + [max(c[3] for c in cells)], xs + [max(c[2] for c in cells)], rows)
+
+
+# a line or rectangle painted, or a form XObject called (which may paint one): operators as PDF lexes them
+_PATH_OPERATOR = re.compile(rb"\s(?:re|l|Do)(?=[\s/\[\]()<>{}%]|$)")
+
+
+def may_draw_rules(page: pymupdf.Page) -> bool:
+    """False only when the page's content stream cannot draw a straight stroke: no `l` or `re`
+    operator, no form XObject. Scanning the stream costs ~0.04 ms; reading its drawings ~0.4 ms."""
+    if not page.parent.is_pdf:
+        return True
+    return bool(_PATH_OPERATOR.search(page.read_contents()))
 
 
 def strokes(page: pymupdf.Page) -> tuple[list[Stroke], list[Stroke]]:

@@ -20,7 +20,7 @@ import numpy as np
 import pymupdf
 
 from docproc_assets.core.document import PageRoute, Track
-from docproc_assets.core.fidelity import is_visible, normalise
+from docproc_assets.core.fidelity import VISIBLE_CHAR_FLAGS, normalise
 from docproc_assets.core.layout import Box
 
 # Text flags: no image bytes (decoding them is what makes get_text("dict") slow on scans).
@@ -158,39 +158,39 @@ class TextStats:
 
 
 def text_stats(text: dict[str, Any], unmapped: set[str]) -> TextStats:
-    """The routing evidence of a text pass, and its visible lines (the one walk over its spans)."""
-    stats, parts, sizes, bold = TextStats(), [], Counter(), 0
+    """The routing evidence of a text pass, and its visible lines (the one walk over its spans, kept
+    lean: per span only a count by style; sizes, bold and unmapped fonts are read per distinct style)."""
+    stats, parts, styles, invisible = TextStats(), [], Counter(), 0
+    lines = stats.lines
     for b, block in enumerate(text.get("blocks", ())):
         for number, line in enumerate(block.get("lines", ())):
             shown, start = [], len(parts)
             for span in line["spans"]:
                 s = span["text"]
                 n = len(s) - s.count(" ")
-                if not is_visible(span):
-                    stats.invisible += n
+                if not (span.get("alpha", 255) and span.get("char_flags", 16) & VISIBLE_CHAR_FLAGS):  # fidelity.is_visible, inlined
+                    invisible += n
                     continue
                 parts.append(s)
-                if not n:
-                    continue
-                stats.visible += n
-                sizes[span["size"]] += n
-                bold += n if is_bold(span) else 0
-                if unmapped and _strip_subset(span["font"]) in unmapped:
-                    stats.unmapped += n
-                if s.strip():
-                    shown.append(span)
+                if n:
+                    styles[span["size"], span["flags"], span["font"]] += n
+                    if s.strip():
+                        shown.append(span)
             if shown and (content := normalise("".join(parts[start:])).strip()):
-                stats.lines.append(Line(b, number, tuple(line["bbox"]), content, shown))
-    stats.garbled = garbled_chars("".join(parts))
-    if sizes:
-        rounded: Counter[float] = Counter()
-        for size, n in sizes.items():  # rounded once per distinct size, not once per span
-            rounded[round(size, 1)] += n
-        total = sum(rounded.values())
+                lines.append(Line(b, number, tuple(line["bbox"]), content, shown))
+    stats.invisible, stats.garbled = invisible, garbled_chars("".join(parts))
+    sizes: Counter[float] = Counter()
+    bold_chars = 0
+    for (size, flags, font), n in styles.items():
+        sizes[round(size, 1)] += n
+        bold_chars += n if bold(flags, font) else 0
+        stats.unmapped += n if unmapped and _strip_subset(font) in unmapped else 0
+    stats.visible = total = sum(sizes.values())
+    if total:
         stats.fonts = FontProfile(
-            body_size=rounded.most_common(1)[0][0],
-            size_share={size: n / total for size, n in rounded.items()},
-            bold_share=bold / total,
+            body_size=sizes.most_common(1)[0][0],
+            size_share={size: n / total for size, n in sizes.items()},
+            bold_share=bold_chars / total,
         )
     return stats
 
