@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 	touch $(STAMP)
 
-# The main job: the Dagster assets over samples/ with the default CPU engines (rapidocr, tesseract where
+# The main job: the Dagster assets over samples/ with the default CPU engines (ppocr-v6, tesseract where
 # available), in process against DAGSTER_HOME, so the runs show in `make ui` afterwards.
 run: install
 	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml

@@ -206,7 +206,7 @@ def stage_detect(folder: Path, names: list[str], env: dict, timeout: float) -> d
 
 
 def stage_extract(folder: Path, names: list[str], env: dict, timeout: float, out: Path) -> dict:
-    proc = _docproc(["extract", str(folder), "--output-dir", str(out), "--format", "json", "--timeout", "60"], env, timeout)
+    proc = _docproc(["extract", str(folder), "--output-dir", str(out), "--format", "json", "--timeout", "60", "--no-ocr"], env, timeout)
     kinds: collections.Counter[str] = collections.Counter()
     answered, examples = set(), {}
     stems = {Path(n).stem: n for n in names}

@@ -35,6 +35,7 @@ class Mutation:
 
 LIMITS = "docproc_tests/hardening/test_limits.py"
 OPTIONS = "docproc_tests/test_cli_options.py"
+OCR_LAYOUT = "docproc_tests/engines/test_ocr_layout.py"
 MUTATIONS = [
     Mutation("cli --timeout dropped", "docproc_assets/cli.py",
              "IsolatedWorker(timeout=timeout, memory_mb=", "IsolatedWorker(timeout=600.0, memory_mb=",
@@ -118,6 +119,15 @@ MUTATIONS = [
              ("docproc_tests/core/test_direct.py",)),
     Mutation("a merged cell emitted as one column", "docproc_assets/core/grid.py",
              "        return range(c, end)\n", "        return range(c, c + 1)\n", ("docproc_tests/core/test_direct.py",)),
+    Mutation("OCR rows split into their cells", "docproc_assets/core/regions.py",
+             "        if found and any(other.bbox[1] <= middle <= other.bbox[3] for other in found[-1]):",
+             "        if False:", (OCR_LAYOUT,)),
+    Mutation("the layout stage never runs", "docproc_assets/core/ocr.py",
+             'layout = bool(engine.config.options.get("layout"))', "layout = False", (OCR_LAYOUT,)),
+    Mutation("a page number past its region left out of its row", "docproc_assets/core/regions.py",
+             "if (where := _row_partner(line, members)) is not None:", "if False:", (OCR_LAYOUT,)),
+    Mutation("OCR row cells stacked into column blocks", "docproc_assets/core/ocr.py",
+             "if not (i in cells and block[-1] in cells) and _same_block(", "if _same_block(", (OCR_LAYOUT,)),
     Mutation("no unruled tables", "docproc_assets/core/tables.py",
              "        if len(run) >= MIN_ROWS and _figures(run):", "        if False:", ("docproc_tests/core/test_direct.py",)),
     Mutation("ligatures kept", "docproc_assets/core/fidelity.py", "return text.translate(_TRANSLATE)", "return text",

@@ -1,6 +1,6 @@
 """OCR engines on a corpus: speed (both cores), memory and accuracy, through the real pipeline.
 
-usage: python bench/ocr.py CORPUS_DIR [--engines rapidocr,tesseract,paddleocr,easyocr] [--limit N]
+usage: python bench/ocr.py CORPUS_DIR [--engines ppocr-v6,rapidocr,tesseract,paddleocr,easyocr] [--limit N]
                            [--workers 2] [--threads 1] [--clean-pages 2]
 
 Documents: the manifest's scanned/image/mixed entries when CORPUS_DIR has a manifest.json (ground truth
@@ -10,7 +10,8 @@ document through pipeline.extract() with the engine as the OCR hook. `--clean-pa
 300-dpi pages rendered from a known text (Helvetica 12/10/8 pt), scored as "clean".
 
 Per engine: load time, s/page (median over OCR pages, the pipeline's page time: render + orientation +
-engine + elements), the raw engine call's share (overhead = pipeline page time / engine time - 1),
+engine + layout + elements), the layout stage's time (median, and as a share of engine time), rows
+intact (core/metrics.row_integrity) on pages with a layout reference, the raw engine call's share (overhead = pipeline page time / engine time - 1),
 pages/min for the workers together (wall clock after loading), peak RSS of one worker, and CER/WER
 (strict: whitespace collapsed), loose CER and bag-of-words F1 (order-insensitive: multi-column pages and
 zoned UNLV transcripts) over the OCR pages that have ground truth.
@@ -59,23 +60,29 @@ def _init(name: str, threads: int, barrier) -> None:
 
 
 def _run(path: str) -> dict:
-    from docproc_assets.core.ocr import OcrResult, output_elements
+    from docproc_assets.core.ocr import OcrResult, layout_regions, output_elements
     from docproc_assets.core.orientation import upright
     from docproc_assets.core.pipeline import Options, extract
 
     raw: dict[int, float] = {}
+    layout: dict[int, float] = {}
 
     def hook(image, pixels_per_point: float, page_number: int):
         image, rotation = upright(image)  # what PageReader does outside the bench (core/orientation.py)
         start = time.perf_counter()
         output = _engine.recognize(image)
         raw[page_number] = time.perf_counter() - start
-        return OcrResult(output_elements(output, pixels_per_point, page_number, rotation, image.size), _engine.name)
+        found = None
+        if _engine.config.options.get("layout") and output.lines:  # the layout stage, as PageReader runs it
+            start = time.perf_counter()
+            found = layout_regions(image)
+            layout[page_number] = time.perf_counter() - start
+        return OcrResult(output_elements(output, pixels_per_point, page_number, rotation, image.size, found), _engine.name)
 
     document = extract(Path(path), Options(), hook)
     pages = [
         {"page": p.page_number, "seconds": p.seconds, "engine_seconds": raw[p.page_number],
-         "text": "\n".join(e.content for e in p.elements), "error": p.error}
+         "layout_seconds": layout.get(p.page_number, 0.0), "text": "\n".join(e.content for e in p.elements), "error": p.error}
         for p in document.pages if p.page_number in raw
     ]
     return {"path": path, "status": document.status.value, "error": document.error, "pages": pages,
@@ -86,25 +93,32 @@ def _ping(_: int) -> float:
     return _load_seconds
 
 
-def documents(corpus: Path, limit: int | None) -> list[tuple[Path, list[str] | None]]:
+Doc = tuple[Path, list[str] | None, str | None]  # path, ground truth per page, layout reference (one-page renders)
+
+
+def documents(corpus: Path, limit: int | None) -> list[Doc]:
+    """The manifest's OCR documents (scans, images, mixed PDFs, renders), or every PDF/image with
+    NAME.gt.txt sidecars (and NAME.gt.layout.txt, `pdftotext -layout` of its source, for rows)."""
     manifest = corpus / "manifest.json"
-    docs: list[tuple[Path, list[str] | None]] = []
+    docs: list[Doc] = []
     if manifest.is_file():
         for entry in json.loads(manifest.read_text()):
-            if entry.get("kind") not in ("scanned_pdf", "image", "mixed_pdf"):
+            if entry.get("kind") not in ("scanned_pdf", "image", "mixed_pdf", "rendered"):
                 continue
-            gt = entry.get("ground_truth")
+            gt, alt = entry.get("ground_truth"), entry.get("ground_truth_alt")
             pages = (corpus / gt).read_text(encoding="utf-8", errors="replace").split("\f") if gt else None
-            docs.append((corpus / entry["path"], pages))
+            rows = (corpus / alt).read_text(encoding="utf-8", errors="replace") if alt and "layout" in alt else None
+            docs.append((corpus / entry["path"], pages, rows))
     else:
         from docproc_assets.core.groundtruth import sidecar_pages
 
         for path in sorted(p for p in corpus.rglob("*") if p.suffix.lower() in SUFFIXES):
-            docs.append((path, sidecar_pages(path)))
+            layout = path.with_name(path.stem + ".gt.layout.txt")
+            docs.append((path, sidecar_pages(path), layout.read_text(errors="replace") if layout.is_file() else None))
     return docs[:limit] if limit else docs
 
 
-def clean_pages(folder: Path, count: int) -> list[tuple[Path, list[str] | None]]:
+def clean_pages(folder: Path, count: int) -> list[Doc]:
     import pymupdf
 
     out = []
@@ -119,23 +133,27 @@ def clean_pages(folder: Path, count: int) -> list[tuple[Path, list[str] | None]]
         pix = page.get_pixmap(dpi=300, colorspace=pymupdf.csGRAY)
         path = folder / f"clean-{i}.png"
         pix.pil_save(path, dpi=(300, 300))
-        out.append((path, [" ".join(parts)]))
+        out.append((path, [" ".join(parts)], None))
     return out
 
 
-def bench(name: str, docs: list[tuple[Path, list[str] | None]], workers: int, threads: int) -> dict:
-    from docproc_assets.core.metrics import accuracy
+def bench(name: str, docs: list[Doc], workers: int, threads: int) -> dict:
+    from docproc_assets.core.metrics import accuracy, row_integrity
 
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(workers + 1)
     with ctx.Pool(workers, initializer=_init, initargs=(name, threads, barrier)) as pool:
         barrier.wait(timeout=600)  # every worker has its model loaded
         start = time.perf_counter()
-        results = pool.map(_run, [str(p) for p, _ in docs], chunksize=1)
+        results = pool.map(_run, [str(p) for p, _, _ in docs], chunksize=1)
         wall = time.perf_counter() - start
     pages = [pg for r in results for pg in r["pages"]]
     scored: dict[str, list] = {"corpus": [], "clean": []}
-    for (path, truth), result in zip(docs, results):
+    rows_intact = rows_total = 0
+    for (path, truth, layout_reference), result in zip(docs, results):
+        if layout_reference and result["pages"]:
+            intact, total = row_integrity(result["pages"][0]["text"], layout_reference)
+            rows_intact, rows_total = rows_intact + intact, rows_total + total
         for pg in result["pages"]:
             if truth and pg["page"] <= len(truth) and truth[pg["page"] - 1].strip():
                 group = "clean" if path.name.startswith("clean-") else "corpus"
@@ -148,6 +166,10 @@ def bench(name: str, docs: list[tuple[Path, list[str] | None]], workers: int, th
         "s_per_page_median": round(statistics.median(p["seconds"] for p in pages), 2) if pages else None,
         "engine_s_per_page_median": round(statistics.median(p["engine_seconds"] for p in pages), 2) if pages else None,
         "overhead_pct": round(100 * (sum(p["seconds"] for p in pages) / engine_s - 1), 1) if engine_s else None,
+        "layout_s_per_page_median": round(statistics.median(p["layout_seconds"] for p in pages), 3) if pages else None,
+        "layout_share_pct": round(100 * sum(p["layout_seconds"] for p in pages) / engine_s, 1) if engine_s else None,
+        "rows_intact": f"{rows_intact}/{rows_total}" if rows_total else None,
+        "row_integrity": round(rows_intact / rows_total, 3) if rows_total else None,
         "pages_per_min": round(60 * len(pages) / wall, 1) if wall else None,
         "per_page": {f"{Path(r['path']).name}#{p['page']}": round(p["engine_seconds"], 2) for r in results for p in r["pages"]},
         "workers": workers, "threads": threads,
@@ -164,7 +186,7 @@ def bench(name: str, docs: list[tuple[Path, list[str] | None]], workers: int, th
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", type=Path)
-    parser.add_argument("--engines", default="rapidocr")
+    parser.add_argument("--engines", default="ppocr-v6")
     parser.add_argument("--limit", type=int, default=None, help="at most N corpus documents per engine")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="math threads per worker (0: the engine's default)")
@@ -183,7 +205,10 @@ def main() -> None:
 def _format(row: dict) -> str:
     lines = [f"== {row['engine']}: {row['documents']} documents, {row['ocr_pages']} OCR pages, {row['workers']} workers x {row['threads']} threads"]
     lines.append(f"  load {row['load_s']} s | {row['s_per_page_median']} s/page median (engine call {row['engine_s_per_page_median']} s, "
+                 f"layout {row['layout_s_per_page_median']} s = {row['layout_share_pct']}% of engine time, "
                  f"overhead {row['overhead_pct']}%) | {row['pages_per_min']} pages/min | peak RSS {row['peak_rss_mb_per_worker']} MB per worker")
+    if row["rows_intact"]:
+        lines.append(f"  rows intact {row['rows_intact']} ({row['row_integrity']:.3f}) on pages with a layout reference")
     for group in ("clean", "corpus"):
         if group in row:
             g = row[group]

@@ -15,6 +15,7 @@ from rich.console import Console
 from docproc_assets import __version__
 from docproc_assets.core.datasets import DEFAULT_DATASET, DEFAULT_SPLIT  # `datasets` itself is imported only when used
 from docproc_assets.core.document import Status, UnifiedDocument, json_schema
+from docproc_assets.core.engines.registry import DEFAULT_ENGINE
 from docproc_assets.core.files import write_atomic
 from docproc_assets.core.isolation import IsolatedWorker, default_memory_mb
 from docproc_assets.core.pipeline import (
@@ -46,6 +47,7 @@ Paths = Annotated[list[Path], typer.Argument(help="Files, or folders to walk for
 Track = Annotated[TrackMode, typer.Option("--track", help="auto routes each page; direct or ocr forces one track.")]
 Password = Annotated[str | None, typer.Option("--password", help="Password for encrypted PDFs.")]
 Timeout = Annotated[float, typer.Option("--timeout", help="Seconds allowed per document.")]
+Layout = Annotated[bool, typer.Option("--layout/--no-layout", help="The layout stage on OCR pages: typed regions, rows kept whole.")]
 MemoryMb = Annotated[
     int | None, typer.Option("--max-memory-mb", help="Resident-memory limit per document (default: 75% of RAM; 0 = none).")
 ]
@@ -119,7 +121,7 @@ def _render(document: UnifiedDocument, fmt: OutputFormat) -> str:
 def extract_cmd(
     paths: Paths,
     track: Track = TrackMode.AUTO,
-    engine: Annotated[str | None, typer.Option("--engine", help="OCR engine for OCR pages (see `docproc engines`).")] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help=f"OCR engine for OCR pages (default {DEFAULT_ENGINE}; see `docproc engines`).")] = None,
     password: Password = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="json, text, markdown, or pdf (searchable PDF).")] = OutputFormat.JSON,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file (one input).")] = None,
@@ -130,6 +132,8 @@ def extract_cmd(
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Override the engine's batch size.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="Override the engine's device: auto, cpu or cuda.")] = None,
     model_path: Annotated[str | None, typer.Option("--model-path", help="Override the engine's weights: a local folder or hub id.")] = None,
+    layout: Layout = True,
+    no_ocr: Annotated[bool, typer.Option("--no-ocr", help="Read text layers only: pages that need OCR are reported (the document is partial), not read.")] = False,
 ) -> None:
     """Extract documents into UnifiedDocuments. Exit code 2 when any document failed."""
     files = expand(paths)
@@ -144,7 +148,8 @@ def extract_cmd(
     options = _options(track, password, dual_track)
     failures = 0
     used: set[str] = set()
-    overrides = {"max_batch_size": batch_size, "device": device, "model_id": model_path}
+    overrides = {"max_batch_size": batch_size, "device": device, "model_id": model_path, "options": None if layout else {"layout": False}}
+    engine = None if no_ocr else engine or DEFAULT_ENGINE
     with IsolatedWorker(timeout=timeout, memory_mb=_memory_limit(max_memory_mb)) as worker:
         prepare_office(files, options, worker)
         for path in files:

@@ -205,3 +205,35 @@ def docx(path: Path) -> Path:
             table.cell(r, c).text = value
     document.save(path)
     return path
+
+
+TOC_ENTRIES = [("1", "Introduction", "1"), ("2", "Installing the toolkit", "3"), ("2.1", "Requirements", "3"),
+               ("2.2", "Building from source", "5"), ("3", "Reading documents", "9"), ("3.1", "Digital pages", "11"),
+               ("3.2", "Scanned pages", "14"), ("4", "Comparing engines", "21"), ("4.1", "Metrics", "22"),
+               ("4.2", "Reports", "27"), ("A", "Licence", "31")]
+
+
+def toc_pdf(path: Path) -> Path:
+    """A table of contents set as LaTeX sets one: section numbers, titles, dot leaders, page numbers
+    right-aligned at the margin; the rows `docproc` must keep whole on the OCR track."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=LETTER.width, height=LETTER.height)
+    page.insert_text((72, 90), "Contents", fontsize=24, fontname="hebo")
+    for i, (number, title, at) in enumerate(TOC_ENTRIES):
+        y = 140 + i * 26
+        indent = 90 if "." in number else 72
+        font = "helv" if "." in number else "hebo"
+        page.insert_text((indent, y), f"{number}  {title}", fontsize=11, fontname=font)
+        start = indent + pymupdf.get_text_length(f"{number}  {title}", fontname=font, fontsize=11) + 6
+        leaders = " ".join("." * 1 for _ in range(int((520 - start) / pymupdf.get_text_length(". ", fontsize=11))))
+        page.insert_text((start, y), leaders, fontsize=11, fontname="helv")
+        page.insert_text((540 - pymupdf.get_text_length(at, fontname=font, fontsize=11), y), at, fontsize=11, fontname=font)
+    doc.save(path)
+    return path
+
+
+def render(pdf: Path, path: Path, dpi: int = 200, page: int = 0) -> Path:
+    """One page of a PDF as a grey PNG at `dpi`: a scan with a known text layer behind it."""
+    with pymupdf.open(pdf) as doc:
+        doc[page].get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).pil_save(path, dpi=(dpi, dpi))
+    return path

@@ -39,6 +39,7 @@ def test_batch_evaluate_scores_sidecars_and_self_supervised_pages(tmp_path):
     digital_pdf(folder / "memo.pdf", ["A digital memo about quarterly invoices.", "Its second page."])
     png(folder / "scan.png", "Scanned words to be read")
     (folder / "scan.gt.txt").write_text("Scanned words to be read")
+    (folder / "scan.gt.layout.txt").write_text("Scanned words to be read")  # its one visual row
     out, store = run(tmp_path, str(folder), "--models", "tesseract", "--evaluate", "--dpi", "150", "--degrade", "clean,scan",
                      "--report", str(tmp_path / "report.html"))
     rows = store.rows("SELECT ground_truth_source, degradation, count(*) AS pages, avg(cer) AS cer FROM page_metrics "
@@ -48,6 +49,11 @@ def test_batch_evaluate_scores_sidecars_and_self_supervised_pages(tmp_path):
     assert all(r["cer"] < 0.3 for r in rows)
     (cer, scored), = store.query("SELECT mean_cer, pages_scored FROM model_metrics WHERE model = 'tesseract'")[1]
     assert scored == 5 and cer < 0.3
+    rows = store.rows("SELECT ground_truth_source, degradation, rows, rows_intact FROM page_metrics WHERE model = 'tesseract' "
+                      "AND degradation IS DISTINCT FROM 'rot0.6-blur0.7-noise8-jpeg65' ORDER BY ALL")
+    assert [(r["ground_truth_source"], r["rows"], r["rows_intact"]) for r in rows] == [("sidecar", 1, 1), ("synthetic", 1, 1), ("synthetic", 1, 1)]
+    assert store.query("SELECT mean_row_integrity FROM model_metrics WHERE model = 'tesseract'")[1][0][0] > 0
+    assert store.query("SELECT count(*) FROM documents WHERE filename LIKE '%.gt.layout.txt'")[1] == [(0,)]  # never a document
     html = (tmp_path / "report.html").read_text()
     assert "Plotly.newPlot" in html and "memo.p1.150dpi.clean.png" in html
     assert (tmp_path / "report.md").exists()

@@ -71,10 +71,10 @@ def test_extract_to_file_as_json(tmp_path):
 
 def test_extract_folder_goes_on_past_bad_documents(folder, tmp_path):
     out = tmp_path / "out"
-    result = run("extract", folder, "--output-dir", out, "--format", "text")
+    result = run("extract", folder, "--output-dir", out, "--format", "text", "--no-ocr")
     assert result.returncode == 2
     assert "empty.pdf: empty file" in result.stderr and "archive.pdf: zip archive" in result.stderr
-    assert "no OCR engine" in result.stderr  # the scans, until an engine is named
+    assert "no OCR engine was run (--no-ocr" in result.stderr  # the scans: reported, never silently empty
     assert "lazy dog" in (out / "digital.txt").read_text()
     assert sorted(p.name for p in out.iterdir()) == ["digital.txt", "mixed.txt", "photo.txt", "scan.txt"]
 
@@ -92,10 +92,12 @@ def test_password_option(tmp_path):
     assert result.returncode == 0 and "lazy dog" in result.stdout
 
 
-def test_forced_ocr_without_engine_is_reported(tmp_path):
+def test_forced_ocr_without_an_engine_reads_with_the_default_one(tmp_path):
     result = run("extract", D.digital_pdf(tmp_path / "d.pdf"), "--no-dual-track", "--format", "json")
-    assert result.returncode == 2
-    assert json.loads(result.stdout)["pages"][0]["track"] == "ocr"
+    assert result.returncode == 0, result.stderr
+    (page,) = json.loads(result.stdout)["pages"]
+    assert page["track"] == "ocr" and page["engine"] == "ppocr-v6"
+    assert "lazy dog" in " ".join(e["content"] for e in page["elements"])
 
 
 def test_schema_command():

@@ -29,11 +29,10 @@ from docproc_assets.core import enable_layout_model, grid
 from docproc_assets.core import tables as unruled_tables
 from docproc_assets.core.fidelity import is_visible, normalise
 from docproc_assets.core.grid import Grid
-from docproc_assets.core.layout import Box, enclosing, reading_order
+from docproc_assets.core.layout import CAPTION, Box, enclosing, reading_order
 from docproc_assets.core.routing import FontProfile, Line, PageAnalysis, bold, image_boxes, is_bold
 
 _BULLET = re.compile(r"^\s*([•◦▪‣∙·●○■□➢►✓–\-*]|\(?\d{1,3}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s+\S")
-_CAPTION = re.compile(r"^\s*(figure|fig\.|table|chart|exhibit|abbildung|tableau|tabelle)\s*[\dIVX]", re.I)
 _ITALIC_FONT = re.compile(r"italic|oblique", re.I)
 RARE_SHARE = 0.2  # a size (or bold) used by more of the page's characters than this is body text
 MAX_CELL_LINES = 3  # a ruled box holding more lines than this is a frame around text, not a table cell
@@ -64,7 +63,7 @@ def _classify(content: str, style: StyleInfo, n_lines: int, fonts: FontProfile) 
     short = len(content) < 200 and n_lines <= 3
     if short and ratio >= 1.15 and (fonts.share(size) <= RARE_SHARE or ratio >= 1.4):
         return ElementType.HEADING, 1 if ratio >= 1.8 else 2 if ratio >= 1.4 else 3
-    if _CAPTION.match(content) and len(content) < 400:
+    if CAPTION.match(content) and len(content) < 400:
         return ElementType.CAPTION, None
     if _BULLET.match(content):
         return ElementType.LIST_ITEM, None

@@ -58,7 +58,9 @@ def sidecar_rows(document_id: str, source: Path) -> list[dict]:
     pages = groundtruth.sidecar_pages(Path(source))
     if pages is None:
         return []
-    return [{"document_id": document_id, "page_number": i, "reference": text, "source": SIDECAR}
+    layouts = groundtruth.sidecar_pages(Path(source), groundtruth.LAYOUT_SUFFIX) or []
+    return [{"document_id": document_id, "page_number": i, "reference": text, "source": SIDECAR,
+             "layout_reference": layouts[i - 1] if i <= len(layouts) and layouts[i - 1].strip() else None}
             for i, text in enumerate(pages, start=1) if text.strip()]
 
 
@@ -141,7 +143,7 @@ def synthesize_document(objects: ObjectStore, doc_id: str, synthesis: Synthesis)
         reg = objects.put_bytes(buf.getvalue(), name, source)
         registered.append(reg)
         rows.append({"document_id": reg.document_id, "page_number": 1, "reference": page.reference,
-                     "source": SYNTHETIC, "parent_document_id": doc_id, "parent_page": page.page_number,
+                     "layout_reference": page.layout_reference or None, "source": SYNTHETIC, "parent_document_id": doc_id, "parent_page": page.page_number,
                      "dpi": page.dpi, "degradation": label})
     return registered, rows
 
@@ -162,8 +164,9 @@ def error_type(acc: metrics.Accuracy, hypothesis: str, subs: int, dels: int, ins
     return worst[1]
 
 
-def score_page(reference: str, hypothesis: str) -> dict:
-    """Accuracy of one page's text, with edit counts (strict normalisation) and an error type."""
+def score_page(reference: str, hypothesis: str, layout_reference: str | None = None) -> dict:
+    """Accuracy of one page's text, with edit counts (strict normalisation) and an error type; with a
+    layout reference (the page's visual rows), the rows that came out whole."""
     acc = metrics.accuracy(reference, hypothesis)
     ref, hyp = metrics.normalise(reference), metrics.normalise(hypothesis)
     if ref and hyp:
@@ -175,7 +178,13 @@ def score_page(reference: str, hypothesis: str) -> dict:
         "cer": acc.cer, "wer": acc.wer, "cer_loose": acc.cer_loose, "wer_loose": acc.wer_loose, "bow_f1": acc.bow_f1,
         "reference_chars": acc.reference_chars, "hypothesis_chars": len(hyp), "substitutions": subs,
         "deletions": dels, "insertions": ins, "error_type": error_type(acc, hypothesis, subs, dels, ins),
+        **_rows_intact(hypothesis, layout_reference),
     }
+
+
+def _rows_intact(hypothesis: str, layout_reference: str | None) -> dict:
+    intact, rows = metrics.row_integrity(hypothesis, layout_reference) if layout_reference else (0, 0)
+    return {"rows": rows or None, "rows_intact": intact if rows else None, "row_integrity": round(intact / rows, 4) if rows else None}
 
 
 def page_texts(text: str, track_pages: list[int]) -> dict[int, str]:
@@ -240,7 +249,7 @@ def score(store: Store, force: bool = False) -> Scores:
                 continue
             page_rows.append({
                 "document_id": c["document_id"], "page_number": page_number, "model": c["model"],
-                "model_version": c["model_version"], **score_page(ref["reference"], hypothesis),
+                "model_version": c["model_version"], **score_page(ref["reference"], hypothesis, ref.get("layout_reference")),
                 "ground_truth_source": ref["source"], "dpi": ref.get("dpi"), "degradation": ref.get("degradation"),
                 "scored_at": now,
             })

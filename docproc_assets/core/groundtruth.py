@@ -16,17 +16,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from docproc_assets.core.sniff import SIDECAR_SUFFIX
+from docproc_assets.core.sniff import LAYOUT_SUFFIX, SIDECAR_SUFFIX
 
 
-
-def sidecar_path(document: Path) -> Path:
-    return document.with_name(document.stem + SIDECAR_SUFFIX)
-
-
-def sidecar_pages(document: Path) -> list[str] | None:
-    """The sidecar transcript, one string per page, or None when there is none."""
-    path = sidecar_path(document)
+def sidecar_pages(document: Path, suffix: str = SIDECAR_SUFFIX) -> list[str] | None:
+    """The sidecar transcript, one string per page, or None when there is none; with LAYOUT_SUFFIX,
+    the page's visual rows (`pdftotext -layout` of its source), the reference of row integrity."""
+    path = document.with_name(document.stem + suffix)
     if not path.is_file():
         return None
     return path.read_text(encoding="utf-8", errors="replace").split("\f")
@@ -80,6 +76,7 @@ class SyntheticPage:
     degradation: Degradation
     image: Image.Image
     reference: str
+    layout_reference: str = ""  # the page's visual rows (visual_rows), for row integrity
 
 
 def synthetic_pages(pdf: Path, dpis: tuple[int, ...] = (150, 300), degradations: tuple[Degradation, ...] = (Degradation(),),
@@ -98,8 +95,18 @@ def synthetic_pages(pdf: Path, dpis: tuple[int, ...] = (150, 300), degradations:
             reference = page.get_text("text", sort=True)
             if not reference.strip():
                 continue
+            rows = visual_rows(page)
             for dpi in dpis:
                 rendered, _ = render_page(page, dpi)
                 for degradation in degradations:
-                    yield SyntheticPage(page.number + 1, dpi, degradation, degradation.apply(rendered), reference)
+                    yield SyntheticPage(page.number + 1, dpi, degradation, degradation.apply(rendered), reference, rows)
+
+
+def visual_rows(page) -> str:
+    """The page's words grouped into visual rows by baseline, left to right across the whole page, one
+    row a line (what `pdftotext -layout` prints): the layout reference of core/metrics.row_integrity."""
+    from docproc_assets.core.layout import rows
+
+    words = page.get_text("words")
+    return "\n".join(" ".join(words[i][4] for i in row) for row in rows([w[:4] for w in words]))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from docproc_assets.core.document import ElementType, Page
 
@@ -21,6 +21,7 @@ ROW_ALIGNED = 0.6  # share of boxes on the same rows as the other side: a form, 
 ROW_HEIGHT = 24.0  # points: boxes taller than this are paragraphs, which columns hold and forms do not
 MARGIN_ZONE = 0.09  # top and bottom share of the page where running headers and footers live
 
+CAPTION = re.compile(r"^\s*(figure|fig\.|table|chart|exhibit|abbildung|tableau|tabelle)\s*[\dIVX]", re.I)  # either track
 _PAGE_NUMBER = re.compile(r"^(page\s*)?[-–—(\[]?\s*\d{1,4}\s*[-–—)\]]?(\s*(of|/)\s*\d{1,4})?$", re.I)
 
 
@@ -34,22 +35,23 @@ def _gaps(intervals: list[tuple[float, float]], min_gap: float) -> list[tuple[fl
     return gaps
 
 
-def _gutter(boxes: Sequence[Box], idx: list[int]) -> tuple[float, float] | None:
-    gaps = _gaps([(boxes[i][0], boxes[i][2]) for i in idx], MIN_GUTTER)
+def _gutter(boxes: Sequence[Box], idx: list[int], scale: float) -> tuple[float, float] | None:
+    gaps = _gaps([(boxes[i][0], boxes[i][2]) for i in idx], MIN_GUTTER * scale)
     for gap in sorted(gaps, key=lambda g: g[0] - g[1]):  # widest first
         mid = (gap[0] + gap[1]) / 2
         left = [boxes[i] for i in idx if boxes[i][2] <= mid]
         right = [boxes[i] for i in idx if boxes[i][0] >= mid]
-        if not _rows_aligned(left, right):
+        if not _rows_aligned(left, right, scale):
             return gap
     return None
 
 
-def _rows_aligned(left: list[Box], right: list[Box]) -> bool:
+def _rows_aligned(left: list[Box], right: list[Box], scale: float) -> bool:
     """Do the two sides sit on shared rows of short boxes, as labels and values of a form do?"""
     small, large = sorted((left, right), key=len)
-    tops = [b[1] for b in large if b[3] - b[1] <= ROW_HEIGHT]
-    aligned = sum(1 for b in small if b[3] - b[1] <= ROW_HEIGHT and any(abs(b[1] - t) < 3 for t in tops))
+    tall, near = ROW_HEIGHT * scale, 3 * scale
+    tops = [b[1] for b in large if b[3] - b[1] <= tall]
+    aligned = sum(1 for b in small if b[3] - b[1] <= tall and any(abs(b[1] - t) < near for t in tops))
     return aligned / len(small) > ROW_ALIGNED
 
 
@@ -68,25 +70,43 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, flo
     return (lo, hi) if hi > lo else None
 
 
-def _order(boxes: Sequence[Box], idx: list[int]) -> list[int]:
+def rows(boxes: Sequence[Box], idx: Iterable[int] | None = None, mutual: bool = False) -> list[list[int]]:
+    """Indices of boxes in visual rows, top to bottom, each left to right: a box joins the row above it
+    when its middle lies within the height of one of that row's boxes, however their tops differ (a
+    page number beside its TOC entry). With `mutual`, that box's middle must lie within its height too:
+    a paragraph beside a one-line box is no row with it."""
+    def middle(i: int) -> float:
+        return (boxes[i][1] + boxes[i][3]) / 2
+
+    found: list[list[int]] = []
+    for i in sorted(range(len(boxes)) if idx is None else idx, key=middle):
+        if found and any(boxes[j][1] <= middle(i) <= boxes[j][3] and (not mutual or boxes[i][1] <= middle(j) <= boxes[i][3])
+                         for j in found[-1]):
+            found[-1].append(i)
+        else:
+            found.append([i])
+    return [sorted(row, key=lambda i: boxes[i][0]) for row in found]
+
+
+def _order(boxes: Sequence[Box], idx: list[int], scale: float) -> list[int]:
     if len(idx) <= 1:
         return idx
-    gutter = _gutter(boxes, idx)
+    gutter = _gutter(boxes, idx, scale)
     if gutter:
         mid = (gutter[0] + gutter[1]) / 2
         left = [i for i in idx if (boxes[i][0] + boxes[i][2]) / 2 < mid]
         right = [i for i in idx if (boxes[i][0] + boxes[i][2]) / 2 >= mid]
-        return _order(boxes, left) + _order(boxes, right)
+        return _order(boxes, left, scale) + _order(boxes, right, scale)
     merged: list[tuple[list[int], tuple[float, float] | None]] = []
     for band in _bands(boxes, idx):
-        g = _gutter(boxes, band) if len(band) > 1 else None
+        g = _gutter(boxes, band, scale) if len(band) > 1 else None
         if merged and g and merged[-1][1] and (shared := _overlap(g, merged[-1][1])):
             merged[-1] = (merged[-1][0] + band, shared)
         else:
             merged.append((band, g))
     if len(merged) == 1:
-        return sorted(idx, key=lambda i: (round(boxes[i][1]), boxes[i][0]))
-    return [i for band, _ in merged for i in _order(boxes, band)]
+        return [i for row in rows(boxes, idx, mutual=True) for i in row]
+    return [i for band, _ in merged for i in _order(boxes, band, scale)]
 
 
 def enclosing(boxes: Sequence[Box]) -> Box:
@@ -94,9 +114,11 @@ def enclosing(boxes: Sequence[Box]) -> Box:
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def reading_order(boxes: Sequence[Box]) -> list[int]:
-    """Indices of boxes (x0, y0, x1, y1; y down) in reading order: column by column, top to bottom."""
-    return _order(boxes, list(range(len(boxes))))
+def reading_order(boxes: Sequence[Box], scale: float = 1.0) -> list[int]:
+    """Indices of boxes (x0, y0, x1, y1; y down) in reading order: column by column, top to bottom.
+    The thresholds are points of a page set in ~10 pt type; `scale` rescales them for boxes in other
+    units (an OCR page in pixels passes its line height over 12 pt, so they follow the type's size)."""
+    return _order(boxes, list(range(len(boxes))), scale)
 
 
 def _furniture_key(text: str) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import jiwer
 from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
 
 _WS = re.compile(r"\s+")
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}“”‘’«»„…–—•·]")
@@ -92,3 +93,34 @@ def anls(answers: list[str], prediction: str, threshold: float = 0.5) -> float:
 def agreement(a: str, b: str) -> float:
     """Similarity of two models' texts, 0..1 (1 - normalised edit distance, loose normalisation)."""
     return round(fuzz.ratio(normalise(a, loose=True), normalise(b, loose=True), processor=None) / 100, 5)
+
+
+_LEADERS = re.compile(r"(?:\.\s*){3,}")
+_WORD = re.compile(r"\w+")
+
+
+def _row_words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(_LEADERS.sub(" ", text))]
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Equal, or (4+ characters) one edit apart: an OCR slip inside a word does not break its row."""
+    return a == b or (len(a) >= 4 and Levenshtein.distance(a, b) <= 1)
+
+
+def row_integrity(output: str, layout_reference: str) -> tuple[int, int]:
+    """(rows intact, rows): a row is a line of the layout reference (`pdftotext -layout` of the source
+    page) with 3+ words after dot leaders are dropped; it is intact when its words come out contiguous
+    and in order. Tables and tables of contents read column by column score low; prose reads alike
+    either way. The same measure as ../shared/tools/row-integrity."""
+    stream = _row_words(output)
+    where: dict[str, list[int]] = {}
+    for i, w in enumerate(stream):
+        where.setdefault(w, []).append(i)
+    rows = [r for r in (_row_words(line) for line in layout_reference.splitlines()) if len(r) >= 3]
+    intact = 0
+    for r in rows:
+        starts = {*where.get(r[0], ()), *(i - 1 for i in where.get(r[1], ())), *(i - 2 for i in where.get(r[2], ()))}
+        n = len(r)
+        intact += any(i >= 0 and len(stream[i:i + n]) == n and all(map(_same_word, stream[i:i + n], r)) for i in starts)
+    return intact, len(rows)

@@ -7,21 +7,28 @@ direct track uses. Free text from vision-language models is split on its Markdow
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from statistics import fmean
 
 from PIL import Image
 
+from docproc_assets.core import regions
 from docproc_assets.core.document import BoundingBox, DocumentElement, ElementType, TableCell, TextLine
 from docproc_assets.core.engines.base import OcrEngine, OcrLine, OcrOutput
-from docproc_assets.core.layout import Box, enclosing, reading_order
+from docproc_assets.core.layout import CAPTION, Box, enclosing, reading_order
 from docproc_assets.core.orientation import upright
+
+log = logging.getLogger(__name__)
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 _LIST = re.compile(r"^\s*([-*•]|\d{1,3}[.)])\s+")
+_BULLET_LINE = re.compile(r"^\s*(?:[•◦▪‣∙·●○■□➢►✓]\s*|[-–*]\s+|\(?\d{1,3}[.)]\s+)\S")  # OCR drops the space after a dot
 _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
+LINE_POINTS = 12.0  # the line height (points) of the ~10 pt type layout.py's thresholds are set for
 
 
 def _same_block(block: list[OcrLine], line: OcrLine) -> bool:
@@ -39,17 +46,49 @@ def _same_block(block: list[OcrLine], line: OcrLine) -> bool:
     )
 
 
+def row_cells(lines: list[OcrLine]) -> set[int]:
+    """Indices of lines on a row that a narrow line ends (regions.NARROW: a page number, a figure in a
+    table's last column): a TOC entry and its page number, a table's cells. Not a paragraph's short
+    last line (a long line above or below starts where it starts), nor a speck left of a column."""
+    def narrow(i: int) -> bool:
+        x0, y0, x1, y1 = lines[i].bbox
+        return x1 - x0 < regions.NARROW * (y1 - y0)
+
+    def in_paragraph(i: int) -> bool:
+        x0, y0, _, y1 = lines[i].bbox
+        return any(not narrow(j) and abs(lines[j].bbox[0] - x0) < y1 - y0
+                   and min(abs(lines[j].bbox[1] - y1), abs(y0 - lines[j].bbox[3])) < 0.8 * (y1 - y0)
+                   for j in range(len(lines)) if j != i)
+
+    order = sorted(range(len(lines)), key=lambda i: lines[i].bbox[1])
+    pairs: list[tuple[int, int]] = []  # (left, right) on one row
+    for k, i in enumerate(order):
+        a = lines[i].bbox
+        for j in order[k + 1:]:
+            b = lines[j].bbox
+            if b[1] >= a[3]:
+                break
+            if min(a[3], b[3]) - max(a[1], b[1]) > 0.5 * min(a[3] - a[1], b[3] - b[1]) and (b[0] >= a[2] or b[2] <= a[0]):
+                pairs.append((i, j) if a[0] < b[0] else (j, i))
+    lefts = {left for left, _ in pairs}
+    ends = {right for _, right in pairs if narrow(right) and right not in lefts and not in_paragraph(right)}
+    return {i for left, right in pairs if left in ends or right in ends for i in (left, right)}
+
+
 def merge_lines(lines: list[OcrLine]) -> list[list[OcrLine]]:
-    """Group lines into blocks, top to bottom, each line joining the most recent block it continues."""
-    blocks: list[list[OcrLine]] = []
-    for line in sorted(lines, key=lambda ln: (ln.bbox[1], ln.bbox[0])):
+    """Group lines into blocks, top to bottom, each line joining the most recent block it continues.
+    Two row cells (row_cells) are never stacked into one block: a table of contents would be read
+    titles first and page numbers last, and no later ordering could rebuild its rows."""
+    cells = row_cells(lines)
+    blocks: list[list[int]] = []
+    for i in sorted(range(len(lines)), key=lambda i: (lines[i].bbox[1], lines[i].bbox[0])):
         for block in reversed(blocks):
-            if _same_block(block, line):
-                block.append(line)
+            if not (i in cells and block[-1] in cells) and _same_block([lines[j] for j in block], lines[i]):
+                block.append(i)
                 break
         else:
-            blocks.append([line])
-    return blocks
+            blocks.append([i])
+    return [[lines[j] for j in block] for block in blocks]
 
 
 def unrotate(box: Box, degrees: int, upright_size: tuple[int, int]) -> Box:
@@ -65,38 +104,94 @@ def unrotate(box: Box, degrees: int, upright_size: tuple[int, int]) -> Box:
     return box
 
 
+@dataclass
+class _Draft:
+    """One element before reading order: its box and lines in pixels of the upright image."""
+
+    type: ElementType
+    box: Box
+    lines: list[OcrLine]
+    content: str
+    level: int | None = None
+    cells: list[tuple[int, int, str, Box]] | None = None  # tables: (row, col, text, box)
+
+
+def _region_drafts(region: regions.Region, lines: list[OcrLine], line_height: float) -> list[_Draft]:
+    """A layout region as elements: its lines read row by row (a TOC entry with its page number, a
+    table row, stays whole). A text region whose every row starts with a bullet is one list item per
+    row; one that starts `Figure 2` / `Table 1` is a caption."""
+    kind = regions.KINDS.get(region.kind, ElementType.TEXT)
+    rows = regions.rows(lines)
+    if kind == ElementType.TEXT and rows:
+        texts = [" ".join(ln.text.strip() for ln in row) for row in rows]
+        if all(_BULLET_LINE.match(t) for t in texts):
+            return [_Draft(ElementType.LIST_ITEM, enclosing([ln.bbox for ln in row]), row, t) for row, t in zip(rows, texts, strict=True)]
+        if CAPTION.match(texts[0]) and sum(map(len, texts)) < 400:
+            kind = ElementType.CAPTION
+    return [_region_draft(kind, region, lines, rows, line_height)]
+
+
+def _region_draft(kind: ElementType, region: regions.Region, lines: list[OcrLine], rows: list[list[OcrLine]],
+                  line_height: float) -> _Draft:
+    """One region as one element; a table gets cells, a title a level from its size."""
+    box = region.box if kind == ElementType.IMAGE or not lines else enclosing([ln.bbox for ln in lines])
+    ordered = [ln for row in rows for ln in row]
+    content = "\n".join(" ".join(ln.text.strip() for ln in row) for row in rows)
+    if kind == ElementType.TABLE and rows:
+        spans = regions.columns(rows)
+        cells: dict[tuple[int, int], list[OcrLine]] = {}
+        for r, row in enumerate(rows):
+            for ln in row:
+                cells.setdefault((r, regions.column_of(ln, spans)), []).append(ln)
+        grid = [[" ".join(ln.text.strip() for ln in cells.get((r, c), [])) for c in range(len(spans))] for r in range(len(rows))]
+        return _Draft(kind, box, ordered, "\n".join(" | ".join(row) for row in grid),
+                      cells=[(r, c, " ".join(ln.text.strip() for ln in found), enclosing([ln.bbox for ln in found]))
+                             for (r, c), found in sorted(cells.items())])
+    level = None
+    if kind == ElementType.HEADING:
+        ratio = max(ln.bbox[3] - ln.bbox[1] for ln in lines) / line_height
+        level = 1 if ratio >= 1.8 else 2 if ratio >= 1.3 else 3
+    return _Draft(kind, box, ordered, content, level=level)
+
+
+def _order_with_figures(drafts: list[_Draft], scale: float) -> list[int]:
+    """Reading order of the text flow, then the figures (with any text inside them) as floats, top to
+    bottom: a picture between two columns would otherwise hide the gutter and interleave the columns,
+    and its caption would cut a column's sentence in two."""
+    flow = [i for i, d in enumerate(drafts) if d.type != ElementType.IMAGE]
+    floats = sorted((i for i, d in enumerate(drafts) if d.type == ElementType.IMAGE), key=lambda i: drafts[i].box[1])
+    return [flow[k] for k in reading_order([drafts[i].box for i in flow], scale)] + floats
+
+
 def line_elements(
-    lines: list[OcrLine], pixels_per_point: float, page_number: int, rotation: int = 0, upright_size: tuple[int, int] = (0, 0)
+    lines: list[OcrLine], pixels_per_point: float, page_number: int, rotation: int = 0, upright_size: tuple[int, int] = (0, 0),
+    page_regions: list[regions.Region] | None = None,
 ) -> list[DocumentElement]:
-    """Blocks in reading order (decided upright), with boxes in points of the page as it lies."""
+    """Elements in reading order (decided upright), with boxes in points of the page as it lies: one per
+    layout region that holds text (typed by the region, read row by row), and blocks of the lines no
+    region holds (or of every line, without a layout stage)."""
     lines = [ln for ln in lines if ln.text.strip()]
-    blocks = merge_lines(lines)
-    upright_boxes = [enclosing([ln.bbox for ln in b]) for b in blocks]
-    order = reading_order(upright_boxes)
+    heights = sorted(ln.bbox[3] - ln.bbox[1] for ln in lines)
+    line_height = heights[len(heights) // 2] if heights else LINE_POINTS * pixels_per_point
+    held, loose = regions.assign(lines, page_regions or [], margin=line_height / 2)
+    drafts = [d for region, members in held for d in _region_drafts(region, members, line_height)]
+    for block in merge_lines(loose):
+        drafts.append(_Draft(ElementType.TEXT, enclosing([ln.bbox for ln in block]), block, "\n".join(ln.text.strip() for ln in block)))
+    order = _order_with_figures(drafts, line_height / LINE_POINTS)
 
-    def to_points(box: Box) -> Box:
-        return tuple(v / pixels_per_point for v in unrotate(box, rotation, upright_size))
+    def to_points(box: Box) -> BoundingBox:
+        return BoundingBox.of(tuple(v / pixels_per_point for v in unrotate(box, rotation, upright_size)))
 
-    boxes = [to_points(b) for b in upright_boxes]
-    return [
-        DocumentElement(
-            element_id=f"p{page_number}-e{rank}",
-            type=ElementType.TEXT,
-            content="\n".join(ln.text.strip() for ln in blocks[i]),
-            bbox=BoundingBox.of(boxes[i]),
-            confidence=round(fmean(ln.confidence for ln in blocks[i]), 4),
-            reading_order=rank,
-            lines=[
-                TextLine(
-                    content=ln.text.strip(),
-                    bbox=BoundingBox.of(to_points(ln.bbox)),
-                    confidence=round(ln.confidence, 4),
-                )
-                for ln in blocks[i]
-            ],
-        )
-        for rank, i in enumerate(order)
-    ]
+    elements = []
+    for rank, i in enumerate(order):
+        d = drafts[i]
+        elements.append(DocumentElement(
+            element_id=f"p{page_number}-e{rank}", type=d.type, content=d.content, bbox=to_points(d.box),
+            confidence=round(fmean(ln.confidence for ln in d.lines), 4) if d.lines else 1.0, reading_order=rank, level=d.level,
+            lines=[TextLine(content=ln.text.strip(), bbox=to_points(ln.bbox), confidence=round(ln.confidence, 4)) for ln in d.lines],
+            cells=[TableCell(row=r, col=c, content=text, bbox=to_points(box)) for r, c, text, box in d.cells] if d.cells is not None else None,
+        ))
+    return elements
 
 
 def _table(rows: list[str], element_id: str, rank: int) -> DocumentElement:
@@ -154,10 +249,11 @@ def text_elements(text: str, page_number: int, confidence: float = 1.0) -> list[
 
 
 def output_elements(
-    output: OcrOutput, pixels_per_point: float, page_number: int, rotation: int = 0, upright_size: tuple[int, int] = (0, 0)
+    output: OcrOutput, pixels_per_point: float, page_number: int, rotation: int = 0, upright_size: tuple[int, int] = (0, 0),
+    page_regions: list[regions.Region] | None = None,
 ) -> list[DocumentElement]:
     if output.lines:
-        return line_elements(output.lines, pixels_per_point, page_number, rotation, upright_size)
+        return line_elements(output.lines, pixels_per_point, page_number, rotation, upright_size, page_regions)
     return text_elements(output.text or "", page_number)
 
 
@@ -176,6 +272,24 @@ class OcrResult:
 
 
 OcrPageFn = Callable[[Image.Image, float, int], OcrResult]
+
+
+def layout_regions(image: Image.Image) -> list[regions.Region] | None:
+    """The page's layout regions, or None (reading order from the lines alone) when the layout stage
+    cannot run here or fails on this page: the page is still read, never lost to its layout."""
+    if (why := regions.unavailable()) is not None:
+        _warn_once(f"layout stage off: {why}")
+        return None
+    try:
+        return regions.page_regions(image)
+    except Exception as exc:  # noqa: BLE001 - a model failure on one page image
+        log.warning("layout stage failed on a page (%s: %s); its lines are ordered without regions", type(exc).__name__, exc)
+        return None
+
+
+@cache
+def _warn_once(message: str) -> None:
+    log.warning(message)
 
 
 class PageReader:
@@ -203,9 +317,10 @@ class PageReader:
         engine = self.engine
         turned = [upright(image) if engine.config.options.get("auto_rotate", True) else (image, 0) for image, _, _ in requests]
         outputs = engine.recognize_batch([image for image, _ in turned])
+        layout = bool(engine.config.options.get("layout"))
         return [
-            OcrResult(output_elements(output, ppp, number, rotation, image.size), engine.name, output.token_count, output.truncated,
-                      engine.config.version)
+            OcrResult(output_elements(output, ppp, number, rotation, image.size, layout_regions(image) if layout and output.lines else None),
+                      engine.name, output.token_count, output.truncated, engine.config.version)
             for output, (image, rotation), (_, ppp, number) in zip(outputs, turned, requests, strict=True)
         ]
 

@@ -247,7 +247,7 @@ class OcrQueue:
     """OCR pages waiting for their engine, read a batch at a time (a VLM on a GPU reads several pages
     in one forward pass). At most `batch_size` rendered page images are held at once."""
 
-    NO_ENGINE = "OCR needed but no OCR engine was given (pick one with --engine; see `docproc engines`)"
+    NO_ENGINE = "OCR needed but no OCR engine was run (--no-ocr was given, or pick one with --engine; see `docproc engines`)"
 
     def __init__(self, ocr: PageReader | OcrPageFn | None, skip: bool = False):
         self.reader = ocr if ocr is None or isinstance(ocr, PageReader) else PageReader.of(ocr)

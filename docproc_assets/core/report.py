@@ -25,7 +25,7 @@ from docproc_assets.core.store import Store
 MATRIX_COLUMNS = (
     "model", "documents", "pages", "success_rate", "avg_token_count", "seconds_per_page", "pages_per_minute",
     "peak_memory_mb", "pages_scored", "mean_cer", "median_cer", "mean_wer", "median_wer", "mean_cer_loose",
-    "mean_wer_loose", "mean_bow_f1", "questions", "answer_recall", "mean_agreement", "truncation_rate", "errors",
+    "mean_wer_loose", "mean_bow_f1", "mean_row_integrity", "questions", "answer_recall", "mean_agreement", "truncation_rate", "errors",
 )
 LOWER_IS_BETTER = {"seconds_per_page", "peak_memory_mb", "mean_cer", "median_cer", "mean_wer", "median_wer",
                    "mean_cer_loose", "mean_wer_loose", "truncation_rate", "errors"}
@@ -214,6 +214,15 @@ def build(store: Store, max_documents: int = 200, max_chars: int = 6000) -> str:
                 if per_model.get(m):
                     fig.add_trace(go.Box(y=_sample([p[metric] for p in per_model[m]]), name=m, boxpoints="all", jitter=0.4,
                                          pointpos=0, text=_sample([e(f"{p['filename']} p{p['page_number']}") for p in per_model[m]])))
+            r.figure(fig)
+        rows = [m for m in models if any(p["row_integrity"] is not None for p in per_model.get(m, []))]
+        if rows:  # pages with a layout reference: self-supervised pages, NAME.gt.layout.txt sidecars
+            fig = go.Figure(layout={"title": "Rows intact per page (share of the page's visual rows read whole)",
+                                    "yaxis": {"title": "row integrity", "range": [0, 1.05]}})
+            for m in rows:
+                scored = [p for p in per_model[m] if p["row_integrity"] is not None]
+                fig.add_trace(go.Box(y=_sample([p["row_integrity"] for p in scored]), name=m, boxpoints="all", jitter=0.4, pointpos=0,
+                                     text=_sample([e(f"{p['filename']} p{p['page_number']}: {p['rows_intact']}/{p['rows']}") for p in scored])))
             r.figure(fig)
     else:
         r.body.append("<p>No ground truth yet: add <code>NAME.gt.txt</code> sidecars, use <code>--evaluate</code> "

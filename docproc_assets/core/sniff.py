@@ -22,6 +22,7 @@ from docproc_assets.core.errors import CorruptDocument, DocumentError, PasswordR
 HEAD_BYTES = 64 * 1024
 
 SIDECAR_SUFFIX = ".gt.txt"  # ground truth beside a document (core/groundtruth.py): never a document itself
+LAYOUT_SUFFIX = ".gt.layout.txt"  # its visual rows (`pdftotext -layout` of the source page): never a document either
 
 # Names a folder walk takes without looking inside; other files are taken when their content is a
 # supported type (a scan saved without an extension), and left alone otherwise (notes, manifests).
@@ -184,7 +185,7 @@ def worth_trying(path: Path) -> bool:
     damaged file is taken and fails as that document, not as the listing."""
     if path.suffix.lower() in DOCUMENT_SUFFIXES:
         return True
-    if path.name.endswith(SIDECAR_SUFFIX):
+    if path.name.endswith((SIDECAR_SUFFIX, LAYOUT_SUFFIX)):
         return False
     try:
         with path.open("rb") as fh:

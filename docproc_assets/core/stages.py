@@ -249,7 +249,7 @@ def engine_problem(model: str, gpu_budget_gib: float) -> str | None:
     return None if availability.available else f"engine unavailable: {availability.reason}"
 
 
-DEFAULT_CPU_MODELS = ("rapidocr", "tesseract")
+DEFAULT_CPU_MODELS = ("ppocr-v6", "tesseract")
 
 
 def default_models(gpu_budget_gib: float = 0.0) -> list[str]:

@@ -77,11 +77,13 @@ TABLES: dict[str, Table] = {
             "mean_cer": "DOUBLE", "median_cer": "DOUBLE", "mean_wer": "DOUBLE", "median_wer": "DOUBLE",
             "mean_cer_loose": "DOUBLE", "mean_wer_loose": "DOUBLE", "mean_bow_f1": "DOUBLE",
             "questions": "INTEGER", "answer_recall": "DOUBLE", "mean_anls": "DOUBLE", "mean_agreement": "DOUBLE",
+            "mean_row_integrity": "DOUBLE",
         }, ("model",)),
         # Evaluation (core/evaluation.py): what the right text is, and how close each model came.
         Table("ground_truth", {  # one reference text per page: a sidecar transcript or a synthetic page's text layer
             "document_id": "VARCHAR", "page_number": "INTEGER", "reference": "VARCHAR", "source": "VARCHAR",
             "parent_document_id": "VARCHAR", "parent_page": "INTEGER", "dpi": "INTEGER", "degradation": "VARCHAR",
+            "layout_reference": "VARCHAR",  # the page's visual rows (one a line), where known: row integrity
         }, ("document_id", "page_number"), replace_by=("document_id",)),
         Table("page_metrics", {
             "document_id": "VARCHAR", "page_number": "INTEGER", "model": "VARCHAR", "model_version": "VARCHAR",
@@ -89,6 +91,7 @@ TABLES: dict[str, Table] = {
             "reference_chars": "INTEGER", "hypothesis_chars": "INTEGER", "substitutions": "INTEGER",
             "deletions": "INTEGER", "insertions": "INTEGER", "error_type": "VARCHAR", "ground_truth_source": "VARCHAR",
             "dpi": "INTEGER", "degradation": "VARCHAR", "scored_at": "TIMESTAMP",
+            "rows": "INTEGER", "rows_intact": "INTEGER", "row_integrity": "DOUBLE",  # where a layout reference exists
         }, ("document_id", "page_number", "model"), newest_by="scored_at"),
         Table("answers", {  # DocumentVQA questions and gold answers (answers: a JSON list)
             "document_id": "VARCHAR", "question_id": "VARCHAR", "question": "VARCHAR", "answers": "VARCHAR",
@@ -147,7 +150,7 @@ WITH base AS (
            round(avg(cer), 4) AS mean_cer, round(median(cer), 4) AS median_cer,
            round(avg(wer), 4) AS mean_wer, round(median(wer), 4) AS median_wer,
            round(avg(cer_loose), 4) AS mean_cer_loose, round(avg(wer_loose), 4) AS mean_wer_loose,
-           round(avg(bow_f1), 4) AS mean_bow_f1
+           round(avg(bow_f1), 4) AS mean_bow_f1, round(avg(row_integrity), 4) AS mean_row_integrity
     FROM current_page_metrics GROUP BY model
 ), qa AS (
     SELECT model, count(*)::INTEGER AS questions, round(avg(found::INTEGER), 4) AS answer_recall, round(avg(anls), 4) AS mean_anls

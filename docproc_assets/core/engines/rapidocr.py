@@ -32,7 +32,7 @@ from docproc_assets.core.engines.base import Availability, OcrEngine, OcrLine, O
 from docproc_assets.core.engines.registry import ModelConfig
 
 # Options of ours, not RapidOCR's.
-OWN_OPTIONS = {"auto_rotate", "threads"}
+OWN_OPTIONS = {"auto_rotate", "threads", "layout"}
 
 
 def engine_kwargs(config: ModelConfig, threads_key: str = "intra_op_num_threads") -> dict:

@@ -17,6 +17,7 @@ from typing import Any
 
 from docproc_assets.core.engines.base import Availability, OcrEngine
 from docproc_assets.core.errors import DocumentError, EngineUnavailable
+from docproc_assets.core.regions import MODEL as LAYOUT_MODEL
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class ModelConfig:
 
 # family -> "module:Class"; the module is imported only when the family is used.
 FAMILIES: dict[str, str] = {
+    "ppocr_v6": "docproc_assets.core.engines.ppocr_v6:PpOcrV6Engine",
     "rapidocr": "docproc_assets.core.engines.rapidocr:RapidOcrEngine",
     "paddle": "docproc_assets.core.engines.paddle:PaddleOcrEngine",
     "tesseract": "docproc_assets.core.engines.tesseract:TesseractEngine",
@@ -83,16 +85,26 @@ def _gpu(gib: float, hint: str, count: int = 1, ram: float = 16.0) -> Resources:
     return Resources(cpu_capable=True, min_gpu_memory_gib=gib, gpu_count=count, gpu_hint=hint, cpu_cores=4, ram_gib=ram)
 
 
+DEFAULT_ENGINE = "ppocr-v6"  # what `docproc extract` reads OCR pages with when no --engine is given
+
 MODELS: dict[str, ModelConfig] = {
     m.name: m
     for m in [
+        # ppocr-v6 options measured in engines/ppocr_v6.py: no line classifier, the library's detector side.
+        # Line engines carry `layout` (core/regions.py, ocr.PageReader): the layout model that types their
+        # regions and keeps rows whole; False turns the stage off (`--no-layout`). Part of the cache key.
+        ModelConfig("ppocr-v6", "ppocr_v6", resources=Resources(ram_gib=1.5), max_batch_size=1,
+                    options={"Global.use_cls": False, "layout": LAYOUT_MODEL}),
         # rapidocr options measured in engines/rapidocr.py: no line classifier, full-resolution recognition.
         ModelConfig("rapidocr", "rapidocr", resources=Resources(ram_gib=2.0), max_batch_size=1,
-                    options={"use_cls": False, "max_side_len": 4000, "det_limit_type": "max", "det_limit_side_len": 2000}),
+                    options={"use_cls": False, "max_side_len": 4000, "det_limit_type": "max", "det_limit_side_len": 2000,
+                             "layout": LAYOUT_MODEL}),
         ModelConfig("paddleocr", "paddle", resources=Resources(ram_gib=4.0), max_batch_size=1,
-                    options={"use_cls": False, "max_side_len": 4000, "det_limit_type": "max", "det_limit_side_len": 2000, "rec_batch_num": 1}),
-        ModelConfig("tesseract", "tesseract", resources=Resources(ram_gib=0.5), options={"languages": "eng"}),
-        ModelConfig("easyocr", "easyocr", resources=Resources(ram_gib=5.0, min_gpu_memory_gib=0.0), max_batch_size=4),
+                    options={"use_cls": False, "max_side_len": 4000, "det_limit_type": "max", "det_limit_side_len": 2000, "rec_batch_num": 1,
+                             "layout": LAYOUT_MODEL}),
+        ModelConfig("tesseract", "tesseract", resources=Resources(ram_gib=0.5), options={"languages": "eng", "layout": LAYOUT_MODEL}),
+        ModelConfig("easyocr", "easyocr", resources=Resources(ram_gib=5.0, min_gpu_memory_gib=0.0), max_batch_size=4,
+                    options={"layout": LAYOUT_MODEL}),
         ModelConfig("qwen2.5-vl-3b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-3B-Instruct", _gpu(10, "1x 16 GB (T4 fp16, L4)"), 4, prompt=_OCR_PROMPT),
         ModelConfig("qwen2.5-vl-7b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct", _gpu(20, "1x 24 GB (L4, A10)", ram=32), 4, prompt=_OCR_PROMPT),
         ModelConfig("qwen2.5-vl-72b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-72B-Instruct", _gpu(150, "2x 80 GB (A100, H100)", 2, 200), 2, prompt=_OCR_PROMPT),
