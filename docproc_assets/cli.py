@@ -282,7 +282,7 @@ def batch_cmd(
     )[1]
     print_table(cols, [["" if v is None else str(v) for v in row] for row in rows], right=set(cols[1:]),
                 title=f"{len(result.documents)} documents, models: direct, {', '.join(result.models) or '(none)'}")
-    scores = store.rows("SELECT model, pages_scored, mean_cer, median_cer, mean_wer, mean_bow_f1, questions, answer_recall, mean_agreement "
+    scores = store.rows("SELECT model, pages_scored, mean_cer, median_cer, mean_wer, mean_bow_f1, mean_row_integrity, questions, answer_recall, mean_agreement "
                         "FROM model_metrics WHERE pages_scored IS NOT NULL OR questions IS NOT NULL OR mean_agreement IS NOT NULL "
                         "ORDER BY model = 'direct' DESC, model")
     if scores:

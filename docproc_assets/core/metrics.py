@@ -19,12 +19,16 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
 _WS = re.compile(r"\s+")
+_LEADERS = re.compile(r"(?:\.\s*){3,}")  # dot leaders as ../shared/tools/row-integrity drops them
+_LEADER_DOTS = re.compile(r"(?:\s*\.){2,}|(?<=\s)\.(?=\s|$)")  # ... and what OCR leaves of them: `..`, ` . `
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}“”‘’«»„…–—•·]")
 
 
 def normalise(text: str, loose: bool = False) -> str:
-    """NFC, whitespace collapsed; `loose` also lower-cases and removes punctuation."""
-    text = unicodedata.normalize("NFC", text)
+    """NFC, dot leaders (runs of dots, spaced or not, and lone dots) dropped, whitespace collapsed;
+    `loose` also lower-cases and removes punctuation. Leaders are typography: a TOC read right with 40
+    dots too few is not wrong (strict CER is measured with leaders stripped)."""
+    text = _LEADER_DOTS.sub(" ", unicodedata.normalize("NFC", text))
     if loose:
         text = _PUNCT.sub(" ", text.casefold())
     return _WS.sub(" ", text).strip()
@@ -95,7 +99,6 @@ def agreement(a: str, b: str) -> float:
     return round(fuzz.ratio(normalise(a, loose=True), normalise(b, loose=True), processor=None) / 100, 5)
 
 
-_LEADERS = re.compile(r"(?:\.\s*){3,}")
 _WORD = re.compile(r"\w+")
 
 

@@ -45,3 +45,11 @@ def test_docvqa_answers():
 def test_agreement():
     assert agreement("Same text", "same text!") == 1.0
     assert 0 < agreement("abcdef", "abcxyz") < 1
+
+
+def test_dot_leaders_are_typography_not_text():
+    from docproc_assets.core.metrics import accuracy, normalise
+
+    assert normalise("2.1 Naming . . . . . . . . 3\n3 Utilities........ 5") == "2.1 Naming 3 3 Utilities 5"
+    assert accuracy("2.1 Naming . . . . . . . . . . . . 3", "2.1 Naming .. 3").cer == 0.0  # what OCR leaves of them
+    assert normalise("e.g. the end. Total 1,284.50") == "e.g. the end. Total 1,284.50"  # real dots stay

@@ -75,3 +75,20 @@ def test_report_renders_in_headless_chromium(tmp_path):
         assert browser.errors() == []
         shot = browser.screenshot(ARTIFACTS / "report.png")
     assert shot.stat().st_size > 50_000
+
+
+def test_row_integrity_gets_a_column_and_a_chart_where_pages_have_visual_rows(tmp_path):
+    store = Store(tmp_path / "rows.duckdb")
+    store.stage("documents", [{"document_id": "toc", "filename": "toc.png", "track": "ocr", "page_count": 1}])
+    store.stage("pages", [{"document_id": "toc", "page_number": 1, "track": "ocr"}])
+    store.stage("ground_truth", [{"document_id": "toc", "page_number": 1, "reference": "1 Introduction . . . 1\n2 Install . . . 3",
+                                  "layout_reference": "1 Introduction . . . 1\n2 Install the kit . . . 3", "source": "synthetic"}])
+    store.stage("extractions", [
+        {"document_id": "toc", "model": model, "model_version": f"{model}@1", "track": "ocr", "extracted_text": text,
+         "success": True, "token_count": 6, "pages": 1, "seconds": 1.0}
+        for model, text in (("rows", "1 Introduction 1\n2 Install the kit 3"), ("columns", "1 Introduction\n2 Install the kit\n1\n3"))])
+    evaluation.evaluate(store)
+    metrics = {m["model"]: m for m in store.refresh_metrics()}
+    assert (metrics["rows"]["mean_row_integrity"], metrics["columns"]["mean_row_integrity"]) == (1.0, 0.0)
+    html = report.build(store)
+    assert "Rows intact per page" in html and "mean_row_integrity" in html and "toc.png p1: 2\\u002f2" in html  # the hover text (JSON-escaped)
