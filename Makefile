@@ -9,7 +9,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages: LibreOffice for office files, libmagic for file types, Tesseract and its languages,
 # qpdf and poppler-utils to check PDFs we write, chromium for the report and UI tests (headless, never downloaded).
-APT_PACKAGES := libreoffice-nogui libmagic1 tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra \
+# Tesseract language packs for the scripts the `auto` engine sends to Tesseract, and the EU's Latin languages.
+TESSERACT_LANGUAGES := eng deu fra rus ukr bul ell jpn chi-sim chi-tra kor ara heb hin \
+	ces dan nld est fin hun ita lav lit pol por ron slk slv spa swe hrv
+APT_PACKAGES := libreoffice-nogui libmagic1 tesseract-ocr $(addprefix tesseract-ocr-,$(TESSERACT_LANGUAGES)) \
 	qpdf poppler-utils postgresql chromium
 
 .PHONY: install system run test test-fast ui bench clean

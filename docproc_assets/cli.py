@@ -414,12 +414,16 @@ def pools_cmd(
 
 def engine_status(name: str) -> dict:
     """One registry entry: whether its family can run here (checked without loading), why not, and where."""
-    from docproc_assets.core.engines.registry import check_availability, get_config
+    from docproc_assets.core.engines.registry import check_availability, engine_class, get_config
 
     config = get_config(name)
     availability = check_availability(config)
+    try:
+        languages = engine_class(config.family).languages(config) if availability.available else []
+    except Exception:  # noqa: BLE001 - listing never fails on one engine
+        languages = []
     return {"name": name, "family": config.family, "available": availability.available,
-            "reason": availability.reason, "device": availability.device}
+            "reason": availability.reason, "device": availability.device, "languages": languages}
 
 
 @app.command("engines")
@@ -433,7 +437,8 @@ def engines_cmd(as_json: Annotated[bool, typer.Option("--json", help="One JSON o
             print(json.dumps(row), flush=True)
         else:
             state = "yes" if row["available"] else "no "
-            print(f"{name:18s} {row['family']:11s} {state} {row['device'] or '-':5s} {row['reason'] or ''}", flush=True)
+            languages = ", ".join(row["languages"])
+            print(f"{name:18s} {row['family']:11s} {state} {row['device'] or '-':5s} {row['reason'] or languages}", flush=True)
 
 
 @app.callback()

@@ -237,3 +237,19 @@ def render(pdf: Path, path: Path, dpi: int = 200, page: int = 0) -> Path:
     with pymupdf.open(pdf) as doc:
         doc[page].get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY).pil_save(path, dpi=(dpi, dpi))
     return path
+
+
+RUSSIAN = ("Это страница руководства пользователя. Программа читает документы и сохраняет текст в базе данных. "
+           "Каждая строка имеет свои координаты и оценку уверенности.")
+HANGUL = "이것은 사용자 설명서의 한 페이지입니다. 프로그램은 문서를 읽고 텍스트를 데이터베이스에 저장합니다."
+GREEK = "Αυτή είναι μια σελίδα του εγχειριδίου χρήσης. Το πρόγραμμα διαβάζει έγγραφα και αποθηκεύει το κείμενο."
+
+
+def script_pdf(path: Path, text: str, repeat: int = 4) -> Path:
+    """A digital page in a non-Latin script, set in the Droid Sans Fallback PyMuPDF ships (Cyrillic, Greek, CJK)."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=LETTER.width, height=LETTER.height)
+    page.insert_font(fontname="F0", fontbuffer=pymupdf.Font("cjk").buffer)
+    page.insert_textbox(pymupdf.Rect(72, 72, 540, 720), " ".join([text] * repeat), fontsize=13, fontname="F0")
+    doc.save(path)
+    return path

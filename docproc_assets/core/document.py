@@ -118,6 +118,9 @@ class PageRoute(_Model):
     unmapped_font_chars: int = 0  # characters in fonts with no Unicode map
     vector_paths: int = 0  # drawing commands counted when text is scarce (text as outlines)
     forced: bool = False
+    script: str | None = None  # ISO 15924 (Latn, Cyrl, Hani, Jpan, Hang, ...): core/scripts.py
+    language: str | None = None  # ISO 639-3, where the letters tell it (rus, ukr, ell, ...)
+    script_evidence: str | None = None  # the text layer's letters, or Tesseract OSD on the page image
 
 
 class PageDimensions(_Model):

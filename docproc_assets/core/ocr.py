@@ -20,7 +20,8 @@ from docproc_assets.core import regions
 from docproc_assets.core.document import BoundingBox, DocumentElement, ElementType, TableCell, TextLine
 from docproc_assets.core.engines.base import OcrEngine, OcrLine, OcrOutput
 from docproc_assets.core.layout import CAPTION, Box, enclosing, reading_order
-from docproc_assets.core.orientation import upright
+from docproc_assets.core.orientation import upright_with_script
+from docproc_assets.core.scripts import ScriptGuess
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +270,7 @@ class OcrResult:
     token_count: int | None = None
     truncated: bool = False
     engine_version: str | None = None  # the ModelConfig version (settings and overrides) that read the page
+    script: ScriptGuess | None = None  # the page's script, from the image (OSD), when the reader looked
 
 
 OcrPageFn = Callable[[Image.Image, float, int], OcrResult]
@@ -315,13 +317,15 @@ class PageReader:
 
     def read(self, requests: list[OcrRequest]) -> list[OcrResult]:
         engine = self.engine
-        turned = [upright(image) if engine.config.options.get("auto_rotate", True) else (image, 0) for image, _, _ in requests]
-        outputs = engine.recognize_batch([image for image, _ in turned])
+        turned = [upright_with_script(image) if engine.config.options.get("auto_rotate", True) else (image, 0, None)
+                  for image, _, _ in requests]
+        outputs = engine.recognize_pages([image for image, _, _ in turned], [script for _, _, script in turned])
         layout = bool(engine.config.options.get("layout"))
         return [
             OcrResult(output_elements(output, ppp, number, rotation, image.size, layout_regions(image) if layout and output.lines else None),
-                      engine.name, output.token_count, output.truncated, engine.config.version)
-            for output, (image, rotation), (_, ppp, number) in zip(outputs, turned, requests, strict=True)
+                      output.engine or engine.name, output.token_count, output.truncated, output.engine_version or engine.config.version,
+                      script)
+            for output, (image, rotation, script), (_, ppp, number) in zip(outputs, turned, requests, strict=True)
         ]
 
 

@@ -17,6 +17,9 @@ import threading
 
 from PIL import Image
 
+from docproc_assets.core import scripts
+from docproc_assets.core.scripts import ScriptGuess
+
 log = logging.getLogger(__name__)
 
 MIN_CONFIDENCE = 4.0  # wrong answers seen at 0.2-0.3 (tiny images); right ones at 9-30
@@ -46,32 +49,46 @@ def _osd_api():
     return _api
 
 
-def detect_rotation(image: Image.Image) -> tuple[int, float]:
-    """(degrees counter-clockwise that turn the image upright, OSD confidence); (0, 0.0) when unsure."""
+def osd(image: Image.Image) -> dict:
+    """Tesseract OSD's answer for the image (orient_deg, orient_conf, script_name, script_conf); {} when
+    it cannot tell (too little text, OSD missing)."""
     if min(image.size) < MIN_SIDE:
-        return 0, 0.0
+        return {}
     with _lock:
         api = _osd_api()
         if api is None:
-            return 0, 0.0
+            return {}
         try:
             api.SetImage(image.convert("L"))
-            result = api.DetectOrientationScript()
+            return api.DetectOrientationScript() or {}
         except Exception as exc:  # OSD finds too little text: not a reason to fail the page
             log.debug("OSD failed: %s", exc)
-            return 0, 0.0
+            return {}
         finally:
             api.Clear()
+
+
+def detect_rotation(image: Image.Image, result: dict | None = None) -> tuple[int, float]:
+    """(degrees counter-clockwise that turn the image upright, OSD confidence); (0, 0.0) when unsure."""
+    result = osd(image) if result is None else result
     if not result:
         return 0, 0.0
     degrees, confidence = int(result.get("orient_deg") or 0) % 360, float(result.get("orient_conf") or 0.0)
     return (degrees, confidence) if confidence >= MIN_CONFIDENCE else (0, confidence)
 
 
+def upright_with_script(image: Image.Image) -> tuple[Image.Image, int, ScriptGuess]:
+    """upright(), and the page's script from the same OSD pass (core/scripts.py)."""
+    result = osd(image)
+    degrees, _ = detect_rotation(image, result)
+    script = scripts.from_osd(result.get("script_name"), float(result.get("script_conf") or 0.0))
+    if degrees not in (90, 180, 270):
+        return image, 0, script
+    transpose = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
+    return image.transpose(transpose[degrees]), degrees, script
+
+
 def upright(image: Image.Image) -> tuple[Image.Image, int]:
     """The image turned upright, and the counter-clockwise degrees it was turned by (0 when left alone)."""
-    degrees, _ = detect_rotation(image)
-    if degrees not in (90, 180, 270):
-        return image, 0
-    transpose = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
-    return image.transpose(transpose[degrees]), degrees
+    turned, degrees, _ = upright_with_script(image)
+    return turned, degrees

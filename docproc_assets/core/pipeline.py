@@ -78,6 +78,8 @@ class PageDetection(BaseModel):
     reason: str
     invisible_chars: int = 0
     garbled_ratio: float = 0.0
+    script: str | None = None  # direct pages, from the text layer (an OCR page's, from its image, when it is read)
+    language: str | None = None
 
 
 class Detection(BaseModel):
@@ -212,7 +214,7 @@ def failure(exc: Exception) -> tuple[str, str]:
 
 
 def _detected_pages(ident: Identified, options: Options, result: Detection, damage: str | None = None) -> list[PageDetection]:
-    fields = {"track", "text_chars", "image_coverage", "reason", "invisible_chars", "garbled_ratio"}
+    fields = {"track", "text_chars", "image_coverage", "reason", "invisible_chars", "garbled_ratio", "script", "language"}
     return [PageDetection(page=number, **route.model_dump(include=fields))
             for number, (route, _dims) in enumerate(iter_routes(ident, options, result, damage), start=1)]
 
@@ -281,6 +283,9 @@ class OcrQueue:
         for (page, _image, _ppp, before), result in zip(batch, results, strict=True):
             page.elements, page.engine, page.engine_version = result.elements, result.engine, result.engine_version
             page.token_count, page.truncated = result.token_count, result.truncated
+            if result.script is not None and page.route.script is None:
+                page.route.script, page.route.language, page.route.script_evidence = (
+                    result.script.script, result.script.language, result.script.evidence)
             page.seconds = round(before + share, 4)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pymupdf
 
+from docproc_assets.core import scripts
 from docproc_assets.core.document import PageRoute, Track
 from docproc_assets.core.fidelity import VISIBLE_CHAR_FLAGS, normalise
 from docproc_assets.core.layout import Box
@@ -210,6 +211,9 @@ def analyse_page(page: pymupdf.Page, mode: TrackMode = TrackMode.AUTO) -> PageAn
         unmapped_font_chars=stats.unmapped,
     )
     route.track, route.reason = _decide(route, page)
+    if route.track == Track.DIRECT:  # an OCR page's script is read from its image, when it is read
+        guess = scripts.from_text("".join(line.text for line in stats.lines))
+        route.script, route.language, route.script_evidence = guess.script, guess.language, guess.evidence
     if mode != TrackMode.AUTO:
         route.forced = route.track != Track(mode.value)
         if route.forced:

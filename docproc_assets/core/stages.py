@@ -100,7 +100,7 @@ def route(objects: ObjectStore, ids: Sequence[str], options: Options | None = No
             result.pages += [{
                 "document_id": doc_id, "page_number": p.page, "track": p.track.value, "text_chars": p.text_chars,
                 "image_coverage": p.image_coverage, "route_reason": p.reason, "invisible_chars": p.invisible_chars,
-                "garbled_ratio": p.garbled_ratio,
+                "garbled_ratio": p.garbled_ratio, "script": p.script, "language": p.language,
             } for p in det.pages]
     finally:
         if worker:
@@ -215,6 +215,7 @@ def _extract_one(objects: ObjectStore, doc_id: str, model: str, track: Track, to
     return {
         "extracted_text": text, "success": error is None, "error": error, "token_count": token_count(pages, text),
         "truncated_pages": sum(p.truncated for p in pages),
+        "engines": ", ".join(sorted({p.engine for p in pages if p.engine and p.track == Track.OCR})) or None,
         "seconds": round(sum(p.seconds or 0.0 for p in pages) if pages else time.perf_counter() - start, 4),
         "peak_memory_mb": peak_mb,
     }

@@ -61,13 +61,14 @@ TABLES: dict[str, Table] = {
         Table("pages", {
             "document_id": "VARCHAR", "page_number": "INTEGER", "track": "VARCHAR", "text_chars": "INTEGER",
             "image_coverage": "DOUBLE", "route_reason": "VARCHAR", "invisible_chars": "INTEGER",
-            "garbled_ratio": "DOUBLE",
+            "garbled_ratio": "DOUBLE", "script": "VARCHAR", "language": "VARCHAR",
         }, ("document_id", "page_number"), replace_by=("document_id",)),
         Table("extractions", {
             "document_id": "VARCHAR", "model": "VARCHAR", "model_version": "VARCHAR", "track": "VARCHAR",
             "extracted_text": "VARCHAR", "success": "BOOLEAN", "error": "VARCHAR", "token_count": "INTEGER",
             "pages": "INTEGER", "seconds": "DOUBLE", "created_at": "TIMESTAMP", "run_id": "VARCHAR",
             "peak_memory_mb": "DOUBLE", "truncated_pages": "INTEGER", "finished_at": "TIMESTAMP",
+            "engines": "VARCHAR",  # the engines that read its OCR pages (`auto`: one per script met)
         }, ("document_id", "model"), newest_by="finished_at"),
         Table("model_metrics", {
             "model": "VARCHAR", "documents": "INTEGER", "success_rate": "DOUBLE", "avg_token_count": "DOUBLE",

@@ -166,7 +166,7 @@ def test_cli_lists_engines_as_json():
     rows = {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
     assert set(rows) == set(registry.MODELS)
     for row in rows.values():
-        assert set(row) == {"name", "family", "available", "reason", "device"}
+        assert set(row) == {"name", "family", "available", "reason", "device", "languages"}
         assert row["available"] or row["reason"]
     assert rows["rapidocr"]["available"] and rows["rapidocr"]["device"] == "cpu"
 

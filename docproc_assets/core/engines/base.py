@@ -12,6 +12,7 @@ from docproc_assets.core.errors import EngineUnavailable
 
 if TYPE_CHECKING:
     from docproc_assets.core.engines.registry import ModelConfig
+    from docproc_assets.core.scripts import ScriptGuess
 
 
 @dataclass
@@ -29,6 +30,8 @@ class OcrOutput:
     text: str | None = None
     token_count: int | None = None
     truncated: bool = False
+    engine: str | None = None  # the model that read the page, when not the engine itself (`auto`)
+    engine_version: str | None = None
 
 
 @dataclass
@@ -58,6 +61,11 @@ class OcrEngine(ABC):
         return Availability(True)
 
     @classmethod
+    def languages(cls, config: ModelConfig) -> list[str]:
+        """What the engine can read here (language codes, or scripts), as `docproc engines` lists it."""
+        return []
+
+    @classmethod
     def require_available(cls, config: ModelConfig) -> Availability:
         """availability(), or EngineUnavailable with the reason: what engines check before loading."""
         availability = cls.availability(config)
@@ -70,6 +78,11 @@ class OcrEngine(ABC):
 
     def recognize_batch(self, images: list[Image.Image]) -> list[OcrOutput]:
         return [self.recognize(image) for image in images]
+
+    def recognize_pages(self, images: list[Image.Image], scripts: list[ScriptGuess | None]) -> list[OcrOutput]:
+        """What PageReader calls: a batch with the pages' scripts (from OSD), for an engine that chooses
+        how to read each page by its script (`auto`); the others read the batch as it is."""
+        return self.recognize_batch(images)
 
     def close(self) -> None:
         """Free what the model holds (GPU memory, sessions)."""

@@ -64,6 +64,10 @@ class PpOcrV6Engine(OcrEngine):
             return Availability(False, f"rapidocr {version} does not ship {', '.join(absent)} (rapidocr==3.10.0 does)")
         return Availability(True, device="cpu")
 
+    @classmethod
+    def languages(cls, config: ModelConfig) -> list[str]:
+        return ["ch", "en", "ja (kana, kanji)"]  # the multilingual "ch" recogniser: Han, Latin, kana; no Cyrillic, no Hangul
+
     def recognize(self, image: Image.Image) -> OcrOutput:
         image = image.convert("RGB")
         width, height = image.size

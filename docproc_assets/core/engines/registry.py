@@ -68,6 +68,7 @@ class ModelConfig:
 
 # family -> "module:Class"; the module is imported only when the family is used.
 FAMILIES: dict[str, str] = {
+    "auto": "docproc_assets.core.engines.auto:AutoEngine",
     "ppocr_v6": "docproc_assets.core.engines.ppocr_v6:PpOcrV6Engine",
     "rapidocr": "docproc_assets.core.engines.rapidocr:RapidOcrEngine",
     "paddle": "docproc_assets.core.engines.paddle:PaddleOcrEngine",
@@ -95,6 +96,8 @@ MODELS: dict[str, ModelConfig] = {
         # regions and keeps rows whole; False turns the stage off (`--no-layout`). Part of the cache key.
         ModelConfig("ppocr-v6", "ppocr_v6", resources=Resources(ram_gib=1.5), max_batch_size=1,
                     options={"Global.use_cls": False, "layout": LAYOUT_MODEL}),
+        # auto: each page by the engine for its script (engines/auto.py POLICY; override with options.policy).
+        ModelConfig("auto", "auto", resources=Resources(ram_gib=2.5), max_batch_size=1, options={"layout": LAYOUT_MODEL}),
         # rapidocr options measured in engines/rapidocr.py: no line classifier, full-resolution recognition.
         ModelConfig("rapidocr", "rapidocr", resources=Resources(ram_gib=2.0), max_batch_size=1,
                     options={"use_cls": False, "max_side_len": 4000, "det_limit_type": "max", "det_limit_side_len": 2000,

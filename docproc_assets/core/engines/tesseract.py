@@ -36,6 +36,12 @@ def tessdata_dir() -> Path | None:
     return None
 
 
+def installed_languages() -> list[str]:
+    """The language packs in the tessdata folder (`osd` is orientation, not a language)."""
+    folder = tessdata_dir()
+    return sorted(p.name.removesuffix(".traineddata") for p in folder.glob("*.traineddata") if p.name != "osd.traineddata") if folder else []
+
+
 def import_tesserocr():
     """tesserocr, with OpenMP limited to one thread unless the user chose otherwise."""
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
@@ -49,6 +55,10 @@ def _languages(config: ModelConfig) -> str:
 
 
 class TesseractEngine(OcrEngine):
+    @classmethod
+    def languages(cls, config: ModelConfig) -> list[str]:
+        return installed_languages()
+
     def __init__(self, config: ModelConfig):
         super().__init__(config)
         self.require_available(config)

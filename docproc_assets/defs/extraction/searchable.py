@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from docproc_assets.core.document import Status, UnifiedDocument
+from docproc_assets.core.document import Status, Track, UnifiedDocument
 from docproc_assets.core.engines.registry import MODELS
 from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.searchable import write_for_path
@@ -21,7 +21,7 @@ def write_document_pdfs(objects, outputs: Path, doc_id: str, log=None) -> list[d
         if not source_json.exists():
             continue
         document = UnifiedDocument.from_json(source_json.read_bytes())
-        if document.status == Status.ERROR or not any(p.engine == model for p in document.pages):
+        if document.status == Status.ERROR or not any(p.track == Track.OCR and p.engine for p in document.pages):
             continue  # failed, or no page of this document was read by the model
         target = outputs / doc_id / f"{model}.pdf"
         try:

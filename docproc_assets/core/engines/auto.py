@@ -1,0 +1,144 @@
+"""The `auto` engine: each page read by the engine, and with the languages, that read its script best.
+
+The page's script comes from Tesseract OSD on the upright page image (core/scripts.py, the pass
+core/orientation.py makes anyway). Where OSD cannot tell, the fallback engine reads the page first and
+the script of what it read decides; a page whose script the policy sends elsewhere is read again there.
+POLICY is the one place script -> engine lives. Its defaults are measured (../shared/ENGINES.md, CER per
+page on 300-dpi renders of real manuals; `bench/scripts.py FOLDER` measures it on yours):
+
+    ja: PP-OCRv6 0.019, Tesseract jpn 0.260     ru: PP-OCRv6 0.576, Tesseract rus 0.022
+    zh: PP-OCRv6 0.012, Tesseract chi_sim 0.270 ko: PP-OCRv6 0.310, Tesseract kor 0.643
+    de, fr: both 0.000-0.001
+
+and `bench/scripts.py --make-pages` (pure-script pages, loose CER): Cyrl PP-OCRv6 1.000 / Tesseract
+0.000, Grek 0.369 / 0.002, Hang 0.996 / 0.467, Hani 0.000 / 0.892, Jpan 0.022 / 0.668, Latn 0 / 0.
+Hangul goes to Tesseract first although the manuals' CER favoured PP-OCRv6: its recogniser has no
+Hangul letters and returns nothing for them (its 0.310 came from the Latin text on those pages).
+
+Scripts PP-OCRv6's recogniser has no letters for (Cyrillic read as Latin look-alikes, Greek, Arabic,
+Hebrew, Devanagari) go to Tesseract with the page's Debian language pack. Each script lists engines in
+order; the next reads the page when one reads almost nothing. Users override entries with the `policy` option (registry
+override / DOCPROC_MODEL_OVERRIDES): {"auto": {"options": {"policy": {"Cyrl": ["tesseract", {"languages": "ukr+eng"}]}}}}.
+Each page records the engine that read it; the sub-engines are loaded once, when a page first needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from PIL import Image
+
+from docproc_assets.core import scripts
+from docproc_assets.core.engines.base import Availability, OcrEngine, OcrOutput
+from docproc_assets.core.engines.registry import ModelConfig, check_availability, engine_class, get_config
+from docproc_assets.core.orientation import osd
+from docproc_assets.core.scripts import ScriptGuess
+
+FALLBACK = "ppocr-v6"
+Choice = tuple[str, dict]  # an engine and its options
+_PPOCR: Choice = (FALLBACK, {})
+# script -> engines in order of preference; the next is tried when one reads (almost) nothing, as
+# PP-OCRv6 does on some Hangul pages: an empty page is never the answer while another engine can read it
+POLICY: dict[str, list[Choice]] = {
+    "Latn": [_PPOCR, ("tesseract", {"languages": "eng+deu+fra"})],
+    "Hani": [_PPOCR, ("tesseract", {"languages": "chi_sim+chi_tra"})],
+    "Jpan": [_PPOCR, ("tesseract", {"languages": "jpn"})],
+    "Hang": [("tesseract", {"languages": "kor+eng"}), _PPOCR],
+    "Cyrl": [("tesseract", {"languages": "rus+eng"})],
+    "Grek": [("tesseract", {"languages": "ell+eng"})],
+    "Arab": [("tesseract", {"languages": "ara+eng"})],
+    "Hebr": [("tesseract", {"languages": "heb+eng"})],
+    "Deva": [("tesseract", {"languages": "hin+eng"})],
+}
+MIN_CHARACTERS = 10  # a reading with fewer non-space characters than this is "almost nothing"
+
+
+def policy(config: ModelConfig) -> dict[str, list[Choice]]:
+    """The defaults with the user's entries over them (an entry: [engine, options] or a list of them)."""
+    out = dict(POLICY)
+    for script, entry in (config.options.get("policy") or {}).items():
+        entries = entry if entry and isinstance(entry[0], (list, tuple)) else [entry]
+        out[script] = [(e[0], dict(e[1]) if len(e) > 1 else {}) for e in entries]
+    return out
+
+
+def _text(output: OcrOutput) -> str:
+    return " ".join(line.text for line in output.lines) or output.text or ""
+
+
+def _characters(output: OcrOutput) -> int:
+    return len(_text(output)) - _text(output).count(" ")
+
+
+class AutoEngine(OcrEngine):
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        self.require_available(config)
+        self.policy = policy(config)
+        self._engines: dict[str, OcrEngine] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def availability(cls, config: ModelConfig) -> Availability:
+        fallback = check_availability(get_config(FALLBACK))
+        if not fallback.available:
+            return Availability(False, f"its fallback engine {FALLBACK} cannot run: {fallback.reason}")
+        return Availability(True, device="cpu")
+
+    @classmethod
+    def languages(cls, config: ModelConfig) -> list[str]:
+        """Each script of the policy with its first engine."""
+        return [f"{script}: {choices[0][0]}" + (f" {choices[0][1]['languages']}" if choices[0][1].get("languages") else "")
+                for script, choices in policy(config).items()]
+
+    def engine(self, name: str, options: dict) -> OcrEngine:
+        """A sub-engine with these options, made at its first page and kept (not in the registry's LRU:
+        `auto` holds it as long as it lives)."""
+        key = f"{name}:{json.dumps(options, sort_keys=True)}"
+        with self._lock:
+            if key not in self._engines:
+                config = get_config(name, options={**options, "auto_rotate": False, "layout": False})
+                self._engines[key] = engine_class(config.family)(config)
+            return self._engines[key]
+
+    def choices(self, script: str | None) -> list[Choice]:
+        return self.policy.get(script or "", [_PPOCR])
+
+    def recognize(self, image: Image.Image) -> OcrOutput:
+        found = osd(image)
+        return self.read(image, scripts.from_osd(found.get("script_name"), float(found.get("script_conf") or 0.0)))
+
+    def recognize_pages(self, images: list[Image.Image], page_scripts: list[ScriptGuess | None]) -> list[OcrOutput]:
+        """The pages' OSD scripts come with them (PageReader's upright pass): no second OSD pass."""
+        return [self.read(image, guess) if guess is not None else self.recognize(image) for image, guess in zip(images, page_scripts, strict=True)]
+
+    def read(self, image: Image.Image, guess: ScriptGuess) -> OcrOutput:
+        """The page through its script's engines in turn (the next when one reads almost nothing);
+        without a script, what the fallback read decides the script."""
+        choices = self.choices(guess.script)
+        if guess.script is None:  # OSD was unsure: the fallback reads first, and its text tells the script
+            first = self._read(image, _PPOCR)
+            found = self.choices(scripts.from_text(_text(first)).script)
+            choices = [c for c in found if c != _PPOCR]
+            if not choices or found[0] == _PPOCR and _characters(first) >= MIN_CHARACTERS:
+                return first
+        output = None
+        for choice in choices:
+            output = self._read(image, choice)
+            if _characters(output) >= MIN_CHARACTERS:
+                break
+        return output
+
+    def _read(self, image: Image.Image, choice: Choice) -> OcrOutput:
+        name, options = choice
+        engine = self.engine(name, options)
+        output = engine.recognize(image)
+        output.engine = name + (f" ({options['languages']})" if options.get("languages") else "")
+        output.engine_version = engine.config.version
+        return output
+
+    def close(self) -> None:
+        for engine in self._engines.values():
+            engine.close()
+        self._engines.clear()

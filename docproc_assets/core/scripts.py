@@ -1,0 +1,79 @@
+"""Which script a page is written in (ISO 15924), before any OCR engine is chosen for it.
+
+From the text layer where a page has one: the Unicode script of its letters, counted (a page is the
+script most of its letters are in; kana anywhere makes Han text Japanese). From the image otherwise:
+Tesseract's orientation-and-script detection (OSD), which core/orientation.py runs on every OCR page
+anyway, so knowing the script costs nothing more. The language is given only where the letters tell
+it (Ukrainian's і ї є ґ; otherwise Cyrillic is Russian, the language most Cyrillic pages are in).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+# Unicode character-name prefixes -> ISO 15924 (the scripts the `auto` engine has a policy for, and kin)
+_NAME_PREFIXES = {
+    "LATIN": "Latn", "CYRILLIC": "Cyrl", "GREEK": "Grek", "ARABIC": "Arab", "HEBREW": "Hebr", "DEVANAGARI": "Deva",
+    "THAI": "Thai", "HANGUL": "Hang", "HIRAGANA": "Kana", "KATAKANA": "Kana", "CJK": "Hani", "BENGALI": "Beng",
+    "TAMIL": "Taml", "GEORGIAN": "Geor", "ARMENIAN": "Armn",
+}
+# Tesseract OSD's script names -> ISO 15924
+OSD_SCRIPTS = {
+    "Latin": "Latn", "Cyrillic": "Cyrl", "Greek": "Grek", "Arabic": "Arab", "Hebrew": "Hebr", "Devanagari": "Deva",
+    "Thai": "Thai", "Hangul": "Hang", "Korean": "Hang", "Han": "Hani", "HanS": "Hani", "HanT": "Hani", "Japanese": "Jpan",
+    "Katakana": "Jpan", "Hiragana": "Jpan", "Bengali": "Beng", "Tamil": "Taml", "Georgian": "Geor", "Armenian": "Armn",
+}
+MIN_LETTERS = 8  # fewer letters than this tell no script
+MIN_OSD_CONFIDENCE = 1.0  # OSD's script confidence below this is a guess
+_UKRAINIAN = set("іїєґІЇЄҐ")
+
+
+@dataclass(frozen=True)
+class ScriptGuess:
+    script: str | None  # ISO 15924: Latn, Cyrl, Grek, Hani, Jpan, Hang, Arab, Hebr, Deva, ...
+    language: str | None  # ISO 639-3 where the letters tell it: rus, ukr
+    evidence: str
+
+
+@lru_cache(maxsize=8192)
+def _script_of(ch: str) -> str | None:
+    try:
+        name = unicodedata.name(ch)
+    except ValueError:
+        return None
+    return _NAME_PREFIXES.get(name.split(" ", 1)[0])
+
+
+def from_text(text: str) -> ScriptGuess:
+    """The script most of the text's letters are in."""
+    letters: Counter[str] = Counter()
+    for ch, n in Counter(text).items():  # each distinct character looked up once
+        if ch.isalpha() and (script := _script_of(ch)):
+            letters[script] += n
+    total = sum(letters.values())
+    if total < MIN_LETTERS:
+        return ScriptGuess(None, None, f"text layer: {total} letters, too few to tell")
+    script, count = letters.most_common(1)[0]
+    if letters.get("Kana"):  # kana with or without kanji: Japanese
+        script, count = "Jpan", letters["Kana"] + letters.get("Hani", 0)
+    elif script == "Kana":
+        script = "Jpan"
+    shares = ", ".join(f"{s} {n / total:.0%}" for s, n in letters.most_common(3))
+    return ScriptGuess(script, _language(script, text), f"text layer: {total} letters ({shares})")
+
+
+def from_osd(script_name: str | None, confidence: float) -> ScriptGuess:
+    """Tesseract OSD's answer for a page image."""
+    if not script_name or confidence < MIN_OSD_CONFIDENCE:
+        return ScriptGuess(None, None, f"image (Tesseract OSD): unsure ({script_name or 'no script'}, confidence {confidence:.1f})")
+    script = OSD_SCRIPTS.get(script_name)
+    return ScriptGuess(script, None, f"image (Tesseract OSD): {script_name}, confidence {confidence:.1f}")
+
+
+def _language(script: str, text: str) -> str | None:
+    if script == "Cyrl":
+        return "ukr" if any(ch in _UKRAINIAN for ch in text) else "rus"
+    return {"Grek": "ell", "Hebr": "heb", "Jpan": "jpn", "Hang": "kor"}.get(script)

@@ -1,0 +1,105 @@
+"""Every script read: per-page script detection and the `auto` engine, on renders of pages the tests set
+in Cyrillic, Greek and Latin (real engines, real Tesseract language packs)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from docproc_assets.core import metrics, scripts
+from docproc_assets.core.engines import auto
+from docproc_assets.core.engines.registry import check_availability, get_config
+from docproc_assets.core.pipeline import Options, detect, extract_with_engine
+from docproc_tests import documents as D
+
+DOCPROC = str(Path(sys.executable).with_name("docproc"))
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("scripts")
+    russian, greek = D.script_pdf(tmp / "ru.pdf", D.RUSSIAN), D.script_pdf(tmp / "el.pdf", D.GREEK)
+    hangul = D.script_pdf(tmp / "ko.pdf", D.HANGUL)
+    return {"ru.pdf": russian, "ru": D.render(russian, tmp / "ru.png", 200), "el": D.render(greek, tmp / "el.png", 200),
+            "ko": D.render(hangul, tmp / "ko.png", 200),
+            "en": D.render(D.digital_pdf(tmp / "en.pdf", [D.PARAGRAPH * 4]), tmp / "en.png", 200)}
+
+
+def test_script_of_a_text_layer():
+    assert (scripts.from_text(D.RUSSIAN).script, scripts.from_text(D.RUSSIAN).language) == ("Cyrl", "rus")
+    assert scripts.from_text("Це українська мова, і їжак").language == "ukr"
+    assert scripts.from_text("これは日本語の文書です。漢字とかな").script == "Jpan"
+    assert scripts.from_text("这是中文文档的一页内容").script == "Hani"
+    assert scripts.from_text("이것은 한국어 문서입니다").script == "Hang"
+    assert scripts.from_text(D.GREEK).script == "Grek" and scripts.from_text(D.PARAGRAPH).script == "Latn"
+    assert scripts.from_text("ab 12").script is None  # too few letters to tell
+
+
+def test_detect_reports_the_script_of_direct_pages(pages):
+    (page,) = detect(pages["ru.pdf"]).pages
+    assert (page.track, page.script, page.language) == ("direct", "Cyrl", "rus")
+
+
+def test_auto_reads_each_page_with_the_engine_for_its_script(pages):
+    assert check_availability(get_config("auto")).available
+    russian = extract_with_engine(pages["ru"], Options(), "auto").pages[0]
+    assert russian.engine == "tesseract (rus+eng)" and russian.route.script == "Cyrl"
+    assert "Tesseract OSD" in russian.route.script_evidence
+    assert metrics.accuracy(" ".join([D.RUSSIAN] * 4), russian.text()).cer_loose < 0.05
+    greek = extract_with_engine(pages["el"], Options(), "auto").pages[0]
+    assert greek.engine == "tesseract (ell+eng)" and metrics.accuracy(" ".join([D.GREEK] * 4), greek.text()).cer_loose < 0.05
+    latin = extract_with_engine(pages["en"], Options(), "auto").pages[0]
+    assert latin.engine == "ppocr-v6" and "lazy dog" in latin.text()
+
+
+def test_auto_beats_the_default_engine_on_cyrillic(pages):
+    """What `auto` is for: PP-OCRv6's recogniser has no Cyrillic letters."""
+    default = extract_with_engine(pages["ru"], Options(), "ppocr-v6").text()
+    chosen = extract_with_engine(pages["ru"], Options(), "auto").text()
+    reference = " ".join([D.RUSSIAN] * 4)
+    assert metrics.accuracy(reference, chosen).cer_loose < 0.05 < 0.5 < metrics.accuracy(reference, default).cer_loose
+
+
+def test_an_engine_that_reads_nothing_hands_the_page_to_the_next(pages):
+    """PP-OCRv6 has no Hangul letters and returns nothing: with it first for Hangul, Tesseract reads."""
+    overrides = {"options": {"policy": {"Hang": [["ppocr-v6", {}], ["tesseract", {"languages": "kor+eng"}]]}}}
+    page = extract_with_engine(pages["ko"], Options(), "auto", overrides).pages[0]
+    assert page.engine == "tesseract (kor+eng)" and page.route.script == "Hang"
+    assert "프로그램" in page.text().replace(" ", "")
+
+
+def test_the_policy_can_be_overridden(pages):
+    config = get_config("auto", options={"policy": {"Cyrl": ["tesseract", {"languages": "ukr+eng"}]}})
+    assert auto.policy(config)["Cyrl"] == [("tesseract", {"languages": "ukr+eng"})]
+    assert auto.policy(config)["Grek"] == auto.POLICY["Grek"] and config.version != get_config("auto").version
+
+
+def test_batch_with_auto_says_which_engines_it_used(pages, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("ru", "en"):
+        (folder / f"{name}.png").write_bytes(pages[name].read_bytes())
+    import os
+
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
+    proc = subprocess.run([DOCPROC, "batch", str(folder), "--models", "auto", "--data-dir", str(tmp_path / "data")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    from docproc_assets.core.store import Store
+
+    rows = Store(tmp_path / "data" / "docproc.duckdb").rows(
+        "SELECT d.filename, e.engines, e.success FROM extractions e JOIN documents d USING (document_id) WHERE model = 'auto' ORDER BY 1")
+    assert [(r["filename"], r["engines"], r["success"]) for r in rows] == [("en.png", "ppocr-v6", True), ("ru.png", "tesseract (rus+eng)", True)]
+    pages_rows = Store(tmp_path / "data" / "docproc.duckdb").rows("SELECT script FROM pages")
+    assert all(r["script"] is None for r in pages_rows)  # OCR pages: their script is read with the page, not at routing
+
+
+def test_engines_lists_what_each_can_read():
+    result = subprocess.run([DOCPROC, "engines", "--json"], capture_output=True, text=True, timeout=120)
+    rows = {r["name"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert {"rus", "ell", "jpn", "chi_sim", "kor", "ara", "heb", "hin", "ukr", "pol"} <= set(rows["tesseract"]["languages"])
+    assert "Cyrl: tesseract rus+eng" in rows["auto"]["languages"]
