@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from docproc_assets.core import direct, office
+from docproc_assets.core import direct, office, scripts
 from docproc_assets.core.document import (
     DocumentMetadata,
     Page,
@@ -283,9 +283,9 @@ class OcrQueue:
         for (page, _image, _ppp, before), result in zip(batch, results, strict=True):
             page.elements, page.engine, page.engine_version = result.elements, result.engine, result.engine_version
             page.token_count, page.truncated = result.token_count, result.truncated
-            if result.script is not None and page.route.script is None:
-                page.route.script, page.route.language, page.route.script_evidence = (
-                    result.script.script, result.script.language, result.script.evidence)
+            if result.script is not None and page.route.script is None:  # OSD's script; the language from what was read
+                page.route.script, page.route.script_evidence = result.script.script, result.script.evidence
+                page.route.language = result.script.language or scripts.language_of(result.script.script, page.text())
             page.seconds = round(before + share, 4)
 
 

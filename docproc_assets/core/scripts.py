@@ -62,7 +62,7 @@ def from_text(text: str) -> ScriptGuess:
     elif script == "Kana":
         script = "Jpan"
     shares = ", ".join(f"{s} {n / total:.0%}" for s, n in letters.most_common(3))
-    return ScriptGuess(script, _language(script, text), f"text layer: {total} letters ({shares})")
+    return ScriptGuess(script, language_of(script, text), f"text layer: {total} letters ({shares})")
 
 
 def from_osd(script_name: str | None, confidence: float) -> ScriptGuess:
@@ -73,7 +73,8 @@ def from_osd(script_name: str | None, confidence: float) -> ScriptGuess:
     return ScriptGuess(script, None, f"image (Tesseract OSD): {script_name}, confidence {confidence:.1f}")
 
 
-def _language(script: str, text: str) -> str | None:
+def language_of(script: str | None, text: str) -> str | None:
+    """The language the letters of a text in this script tell (an OCR page's, once it is read)."""
     if script == "Cyrl":
         return "ukr" if any(ch in _UKRAINIAN for ch in text) else "rus"
     return {"Grek": "ell", "Hebr": "heb", "Jpan": "jpn", "Hang": "kor"}.get(script)

@@ -23,9 +23,9 @@ DOCPROC = str(Path(sys.executable).with_name("docproc"))
 def pages(tmp_path_factory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("scripts")
     russian, greek = D.script_pdf(tmp / "ru.pdf", D.RUSSIAN), D.script_pdf(tmp / "el.pdf", D.GREEK)
-    hangul = D.script_pdf(tmp / "ko.pdf", D.HANGUL)
+    hangul, japanese = D.script_pdf(tmp / "ko.pdf", D.HANGUL), D.script_pdf(tmp / "ja.pdf", D.JAPANESE)
     return {"ru.pdf": russian, "ru": D.render(russian, tmp / "ru.png", 200), "el": D.render(greek, tmp / "el.png", 200),
-            "ko": D.render(hangul, tmp / "ko.png", 200),
+            "ko": D.render(hangul, tmp / "ko.png", 200), "ja": D.render(japanese, tmp / "ja.png", 200),
             "en": D.render(D.digital_pdf(tmp / "en.pdf", [D.PARAGRAPH * 4]), tmp / "en.png", 200)}
 
 
@@ -47,13 +47,16 @@ def test_detect_reports_the_script_of_direct_pages(pages):
 def test_auto_reads_each_page_with_the_engine_for_its_script(pages):
     assert check_availability(get_config("auto")).available
     russian = extract_with_engine(pages["ru"], Options(), "auto").pages[0]
-    assert russian.engine == "tesseract (rus+eng)" and russian.route.script == "Cyrl"
+    assert russian.engine == "tesseract (rus+eng)" and (russian.route.script, russian.route.language) == ("Cyrl", "rus")
     assert "Tesseract OSD" in russian.route.script_evidence
     assert metrics.accuracy(" ".join([D.RUSSIAN] * 4), russian.text()).cer_loose < 0.05
     greek = extract_with_engine(pages["el"], Options(), "auto").pages[0]
     assert greek.engine == "tesseract (ell+eng)" and metrics.accuracy(" ".join([D.GREEK] * 4), greek.text()).cer_loose < 0.05
     latin = extract_with_engine(pages["en"], Options(), "auto").pages[0]
     assert latin.engine == "ppocr-v6" and "lazy dog" in latin.text()
+    japanese = extract_with_engine(pages["ja"], Options(), "auto").pages[0]
+    assert (japanese.engine, japanese.route.script, japanese.route.language) == ("ppocr-v6", "Jpan", "jpn")
+    assert metrics.accuracy(" ".join([D.JAPANESE] * 4), japanese.text()).cer_loose < 0.1
 
 
 def test_auto_beats_the_default_engine_on_cyrillic(pages):
