@@ -29,6 +29,7 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 _LIST = re.compile(r"^\s*([-*•]|\d{1,3}[.)])\s+")
 _BULLET_LINE = re.compile(r"^\s*(?:[•◦▪‣∙·●○■□➢►✓]\s*|[-–*]\s+|\(?\d{1,3}[.)]\s+)\S")  # OCR drops the space after a dot
 _TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}")
+FIGURE_TEXT_LINES = 5  # a figure region with at least this many lines, and half the page's, is text
 LINE_POINTS = 12.0  # the line height (points) of the ~10 pt type layout.py's thresholds are set for
 
 
@@ -117,11 +118,14 @@ class _Draft:
     cells: list[tuple[int, int, str, Box]] | None = None  # tables: (row, col, text, box)
 
 
-def _region_drafts(region: regions.Region, lines: list[OcrLine], line_height: float) -> list[_Draft]:
+def _region_drafts(region: regions.Region, lines: list[OcrLine], line_height: float, page_lines: int) -> list[_Draft]:
     """A layout region as elements: its lines read row by row (a TOC entry with its page number, a
     table row, stays whole). A text region whose every row starts with a bullet is one list item per
-    row; one that starts `Figure 2` / `Table 1` is a caption."""
+    row; one that starts `Figure 2` / `Table 1` is a caption. A "figure" holding most of the page's
+    lines (a receipt photographed whole) is the page's text, not a picture."""
     kind = regions.KINDS.get(region.kind, ElementType.TEXT)
+    if kind == ElementType.IMAGE and len(lines) >= max(FIGURE_TEXT_LINES, 0.5 * page_lines):
+        kind = ElementType.TEXT
     rows = regions.rows(lines)
     if kind == ElementType.TEXT and rows:
         texts = [" ".join(ln.text.strip() for ln in row) for row in rows]
@@ -175,7 +179,7 @@ def line_elements(
     heights = sorted(ln.bbox[3] - ln.bbox[1] for ln in lines)
     line_height = heights[len(heights) // 2] if heights else LINE_POINTS * pixels_per_point
     held, loose = regions.assign(lines, page_regions or [], margin=line_height / 2)
-    drafts = [d for region, members in held for d in _region_drafts(region, members, line_height)]
+    drafts = [d for region, members in held for d in _region_drafts(region, members, line_height, len(lines))]
     for block in merge_lines(loose):
         drafts.append(_Draft(ElementType.TEXT, enclosing([ln.bbox for ln in block]), block, "\n".join(ln.text.strip() for ln in block)))
     order = _order_with_figures(drafts, line_height / LINE_POINTS)

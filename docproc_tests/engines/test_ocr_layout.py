@@ -136,3 +136,16 @@ def test_self_supervised_pages_carry_their_visual_rows(tmp_path):
     (page,) = list(synthetic_pages(D.toc_pdf(tmp_path / "toc.pdf"), dpis=(100,)))
     rows = [" ".join(w for w in row.split() if set(w) != {"."}) for row in page.layout_reference.splitlines()]
     assert rows == ["Contents", *toc_rows()]
+
+
+def test_a_figure_holding_most_of_the_page_is_its_text():
+    from docproc_assets.core.ocr import line_elements
+
+    lines = [line(f"Item {i} costs {i}.00 EUR", 100, 100 + 40 * i, 700, 130 + 40 * i) for i in range(6)]
+    photo = regions.Region("figure", (80, 80, 720, 400), 0.6)  # a receipt photographed whole, taken for a picture
+    elements = line_elements(lines + [line("Thank you", 100, 500, 300, 530)], 1.0, 1, page_regions=[photo])
+    assert [e.type for e in elements] == [ElementType.TEXT, ElementType.TEXT]
+    assert elements[0].content.splitlines()[0] == "Item 0 costs 0.00 EUR"
+    chart = line_elements(lines[:2] + [line(f"Paragraph line {i}", 100, 600 + 40 * i, 700, 630 + 40 * i) for i in range(8)], 1.0, 1,
+                          page_regions=[regions.Region("figure", (80, 80, 720, 200), 0.6)])
+    assert chart[-1].type == ElementType.IMAGE and "Item 1 costs" in chart[-1].content  # a chart's labels: kept, as a float
