@@ -4,7 +4,8 @@ From the text layer where a page has one: the Unicode script of its letters, cou
 script most of its letters are in; kana anywhere makes Han text Japanese). From the image otherwise:
 Tesseract's orientation-and-script detection (OSD), which core/orientation.py runs on every OCR page
 anyway, so knowing the script costs nothing more. The language is given only where the letters tell
-it (Ukrainian's і ї є ґ; otherwise Cyrillic is Russian, the language most Cyrillic pages are in).
+it (Ukrainian's і ї є ґ; otherwise Cyrillic is Russian, the language most Cyrillic pages are in), and
+in Latin script where the commonest function words of one language clearly outnumber the others'.
 """
 
 from __future__ import annotations
@@ -73,8 +74,39 @@ def from_osd(script_name: str | None, confidence: float) -> ScriptGuess:
     return ScriptGuess(script, None, f"image (Tesseract OSD): {script_name}, confidence {confidence:.1f}")
 
 
+# The commonest function words of Latin-script languages: a page's language where they clearly tell it.
+_FUNCTION_WORDS = {
+    "eng": "the and of to in is that for with as on are this by be",
+    "deu": "der die und das ist nicht mit den von zu sich auf für ein eine",
+    "fra": "le la les et des est une que pour dans qui sur pas par du",
+    "spa": "el la los las y que es en por una para con del se",
+    "ita": "il di che la è per una sono della non con gli le nel",
+    "por": "o a os que é do da em para com uma não dos no",
+    "nld": "de het een en van is dat op te niet met zijn voor",
+    "pol": "i w nie na się z że do jest to jak po",
+}
+_LANGUAGES_OF: dict[str, list[str]] = {}
+for _language, _words in _FUNCTION_WORDS.items():
+    for _word in _words.split():
+        _LANGUAGES_OF.setdefault(_word, []).append(_language)
+MIN_FUNCTION_WORDS = 5  # hits needed, and twice the runner-up's
+SAMPLE_CHARACTERS = 4000  # the first this many characters tell a page's language as well as all of it
+
+
+def _latin_language(text: str) -> str | None:
+    hits: Counter[str] = Counter()
+    for word, n in Counter(text[:SAMPLE_CHARACTERS].casefold().split()).items():
+        for language in _LANGUAGES_OF.get(word.strip(".,;:!?()\"'«»“”"), ()):
+            hits[language] += n
+    ranked = hits.most_common(2) + [("", 0), ("", 0)]
+    (language, best), (_, second) = ranked[0], ranked[1]
+    return language if best >= MIN_FUNCTION_WORDS and best >= 2 * second else None
+
+
 def language_of(script: str | None, text: str) -> str | None:
-    """The language the letters of a text in this script tell (an OCR page's, once it is read)."""
+    """The language the letters (or, in Latin script, the function words) of a text tell."""
+    if script == "Latn":
+        return _latin_language(text)
     if script == "Cyrl":
         return "ukr" if any(ch in _UKRAINIAN for ch in text) else "rus"
     return {"Grek": "ell", "Hebr": "heb", "Jpan": "jpn", "Hang": "kor"}.get(script)

@@ -37,6 +37,11 @@ def test_script_of_a_text_layer():
     assert scripts.from_text("이것은 한국어 문서입니다").script == "Hang"
     assert scripts.from_text(D.GREEK).script == "Grek" and scripts.from_text(D.PARAGRAPH).script == "Latn"
     assert scripts.from_text("ab 12").script is None  # too few letters to tell
+    english = "This is the page of the manual that is read by the program and stored in the database."
+    german = "Das ist die Seite des Handbuchs, die von dem Programm gelesen und in der Datenbank gespeichert wird."
+    french = "Ceci est la page du manuel qui est lue par le programme et enregistrée dans la base de données."
+    assert [scripts.from_text(t).language for t in (english, german, french)] == ["eng", "deu", "fra"]
+    assert scripts.from_text("Invoice 2024-0117, total 1,284.50 EUR").language is None  # no function words: not told
 
 
 def test_detect_reports_the_script_of_direct_pages(pages):
