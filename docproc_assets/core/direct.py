@@ -267,7 +267,6 @@ def _unruled_element(table: unruled_tables.UnruledTable) -> dict[str, Any]:
     return dict(type=ElementType.TABLE, content=content, cells=cells)
 
 
-
 def _inside(box: Box, area: Box) -> bool:
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     return area[0] <= cx <= area[2] and area[1] <= cy <= area[3]

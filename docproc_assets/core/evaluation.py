@@ -143,8 +143,8 @@ def synthesize_document(objects: ObjectStore, doc_id: str, synthesis: Synthesis)
         reg = objects.put_bytes(buf.getvalue(), name, source)
         registered.append(reg)
         rows.append({"document_id": reg.document_id, "page_number": 1, "reference": page.reference,
-                     "layout_reference": page.layout_reference or None, "source": SYNTHETIC, "parent_document_id": doc_id, "parent_page": page.page_number,
-                     "dpi": page.dpi, "degradation": label})
+                     "layout_reference": page.layout_reference or None, "source": SYNTHETIC,
+                     "parent_document_id": doc_id, "parent_page": page.page_number, "dpi": page.dpi, "degradation": label})
     return registered, rows
 
 

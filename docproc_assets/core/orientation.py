@@ -81,7 +81,7 @@ def upright_with_script(image: Image.Image) -> tuple[Image.Image, int, ScriptGue
     """upright(), and the page's script from the same OSD pass (core/scripts.py)."""
     result = osd(image)
     degrees, _ = detect_rotation(image, result)
-    script = scripts.from_osd(result.get("script_name"), float(result.get("script_conf") or 0.0))
+    script = scripts.from_osd(result)
     if degrees not in (90, 180, 270):
         return image, 0, script
     transpose = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}

@@ -66,8 +66,9 @@ def from_text(text: str) -> ScriptGuess:
     return ScriptGuess(script, language_of(script, text), f"text layer: {total} letters ({shares})")
 
 
-def from_osd(script_name: str | None, confidence: float) -> ScriptGuess:
-    """Tesseract OSD's answer for a page image."""
+def from_osd(result: dict) -> ScriptGuess:
+    """The script in Tesseract OSD's answer for a page image (orientation.osd)."""
+    script_name, confidence = result.get("script_name"), float(result.get("script_conf") or 0.0)
     if not script_name or confidence < MIN_OSD_CONFIDENCE:
         return ScriptGuess(None, None, f"image (Tesseract OSD): unsure ({script_name or 'no script'}, confidence {confidence:.1f})")
     script = OSD_SCRIPTS.get(script_name)

@@ -68,7 +68,8 @@ def _text(output: OcrOutput) -> str:
 
 
 def _characters(output: OcrOutput) -> int:
-    return len(_text(output)) - _text(output).count(" ")
+    text = _text(output)
+    return len(text) - text.count(" ")
 
 
 class AutoEngine(OcrEngine):
@@ -106,8 +107,7 @@ class AutoEngine(OcrEngine):
         return self.policy.get(script or "", [_PPOCR])
 
     def recognize(self, image: Image.Image) -> OcrOutput:
-        found = osd(image)
-        return self.read(image, scripts.from_osd(found.get("script_name"), float(found.get("script_conf") or 0.0)))
+        return self.read(image, scripts.from_osd(osd(image)))
 
     def recognize_pages(self, images: list[Image.Image], page_scripts: list[ScriptGuess | None]) -> list[OcrOutput]:
         """The pages' OSD scripts come with them (PageReader's upright pass): no second OSD pass."""
