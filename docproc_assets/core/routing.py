@@ -212,7 +212,7 @@ def analyse_page(page: pymupdf.Page, mode: TrackMode = TrackMode.AUTO) -> PageAn
     )
     route.track, route.reason = _decide(route, page)
     if route.track == Track.DIRECT:  # an OCR page's script is read from its image, when it is read
-        guess = scripts.from_text("".join(line.text for line in stats.lines))
+        guess = scripts.from_text("\n".join(line.text for line in stats.lines))  # words at line ends stay words
         route.script, route.language, route.script_evidence = guess.script, guess.language, guess.evidence
     if mode != TrackMode.AUTO:
         route.forced = route.track != Track(mode.value)
