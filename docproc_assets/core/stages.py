@@ -13,12 +13,12 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from docproc_assets import __version__
-from docproc_assets.core.document import Status, Track, UnifiedDocument
+from docproc_assets.core.document import Page, Status, Track, UnifiedDocument
 from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.files import write_atomic
 from docproc_assets.core.intake import ObjectStore
@@ -116,6 +116,7 @@ def extract_direct(path: Path, options: Options) -> UnifiedDocument:
 @dataclass
 class ExtractResult:
     rows: list[dict]
+    page_rows: list[dict] = field(default_factory=list)  # `page_reads`: one per page read
     computed: int = 0
     cached: int = 0
     failed: int = 0
@@ -172,7 +173,9 @@ def extract_chunk(
                         row["error"] = unavailable
                     else:
                         worker = worker or IsolatedWorker(timeout=timeout, memory_mb=memory_mb)
-                        row.update(_extract_one(objects, doc_id, model, track, todo, options, outputs, worker))
+                        outcome, pages = _extract_one(objects, doc_id, model, track, todo, options, outputs, worker)
+                        row.update(outcome)
+                        result.page_rows += page_reads(row, pages)
                         result.computed += 1
             row["finished_at"] = datetime.now()  # the row's version: a late, older result never replaces it
             result.failed += not row["success"]
@@ -188,7 +191,8 @@ def extract_chunk(
 
 
 def _extract_one(objects: ObjectStore, doc_id: str, model: str, track: Track, todo: list[int], options: Options,
-                 outputs: Path | None, worker: IsolatedWorker) -> dict:
+                 outputs: Path | None, worker: IsolatedWorker) -> tuple[dict, list[Page]]:
+    """The extraction row's fields, and the pages the model read (none when the worker failed)."""
     info = objects.info(doc_id)
     path = objects.path(doc_id, info)
     start = time.perf_counter()
@@ -199,7 +203,7 @@ def _extract_one(objects: ObjectStore, doc_id: str, model: str, track: Track, to
             doc, peak_mb = worker.run(measured, extract_with_engine, path, options, model)
     except Exception as exc:  # the worker timed out, crashed or sent an exception back
         reason, kind = failure(exc)
-        return {"error": f"{kind}: {reason}", "seconds": round(time.perf_counter() - start, 4)}
+        return {"error": f"{kind}: {reason}", "seconds": round(time.perf_counter() - start, 4)}, []
     doc = doc.model_copy(update={"metadata": doc.metadata.model_copy(update={"filename": info.filename, "source_path": info.source_path})})
     pages = [p for p in doc.pages if p.page_number in set(todo)]
     errors = [p.error for p in pages if p.error]
@@ -218,7 +222,24 @@ def _extract_one(objects: ObjectStore, doc_id: str, model: str, track: Track, to
         "engines": ", ".join(sorted({p.engine for p in pages if p.engine and p.track == Track.OCR})) or None,
         "seconds": round(sum(p.seconds or 0.0 for p in pages) if pages else time.perf_counter() - start, 4),
         "peak_memory_mb": peak_mb,
-    }
+    }, pages
+
+
+def page_reads(row: dict, pages: list[Page]) -> list[dict]:
+    """One `page_reads` row per page: the engine that read it, the script it found, words and confidence."""
+    out = []
+    for p in pages:
+        text = p.text()
+        scored = [e.confidence for e in p.elements if e.content]
+        out.append({
+            "document_id": row["document_id"], "page_number": p.page_number, "model": row["model"],
+            "model_version": row["model_version"], "track": p.track.value, "engine": p.engine,
+            "engine_version": p.engine_version, "script": p.route.script, "language": p.route.language,
+            "elements": len(p.elements), "words": len(text.split()), "chars": len(text),
+            "mean_confidence": round(sum(scored) / len(scored), 4) if scored else None,
+            "seconds": p.seconds, "error": p.error, "finished_at": datetime.now(),
+        })
+    return out
 
 
 def token_count(pages, text: str) -> int:

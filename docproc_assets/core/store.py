@@ -70,6 +70,12 @@ TABLES: dict[str, Table] = {
             "peak_memory_mb": "DOUBLE", "truncated_pages": "INTEGER", "finished_at": "TIMESTAMP",
             "engines": "VARCHAR",  # the engines that read its OCR pages (`auto`: one per script met)
         }, ("document_id", "model"), newest_by="finished_at"),
+        Table("page_reads", {  # one row per page a model read: which engine, what it found, how sure it was
+            "document_id": "VARCHAR", "page_number": "INTEGER", "model": "VARCHAR", "model_version": "VARCHAR",
+            "track": "VARCHAR", "engine": "VARCHAR", "engine_version": "VARCHAR", "script": "VARCHAR",
+            "language": "VARCHAR", "elements": "INTEGER", "words": "INTEGER", "chars": "INTEGER",
+            "mean_confidence": "DOUBLE", "seconds": "DOUBLE", "error": "VARCHAR", "finished_at": "TIMESTAMP",
+        }, ("document_id", "page_number", "model"), newest_by="finished_at"),
         Table("model_metrics", {
             "model": "VARCHAR", "documents": "INTEGER", "success_rate": "DOUBLE", "avg_token_count": "DOUBLE",
             "seconds_per_page": "DOUBLE", "pages_per_minute": "DOUBLE", "pages": "BIGINT", "errors": "INTEGER",
@@ -119,6 +125,17 @@ WITH latest AS (
 )
 UPDATE documents SET superseded_by = successor.by FROM successor
 WHERE documents.document_id = successor.document_id AND documents.superseded_by IS DISTINCT FROM successor.by
+"""
+# An OCR page has no text layer to tell its script at routing: the script OSD and the read text told
+# (page_reads) fills it in, `auto`'s reading first, then the reading with the most characters.
+PAGE_SCRIPTS_SQL = """
+WITH best AS (
+    SELECT document_id, page_number,
+           arg_max(script, (model = 'auto', chars, model)) AS script, arg_max(language, (model = 'auto', chars, model)) AS language
+    FROM page_reads WHERE script IS NOT NULL AND track = 'ocr' GROUP BY document_id, page_number
+)
+UPDATE pages SET script = best.script, language = best.language FROM best
+WHERE pages.document_id = best.document_id AND pages.page_number = best.page_number AND pages.script IS NULL
 """
 SUPERSEDED = "SELECT document_id FROM documents WHERE superseded_by IS NOT NULL"
 VIEWS = {
@@ -248,7 +265,7 @@ class Store:
         """Merge every staged file; the caller holds the exclusive lock, so the listing cannot change under
         it (nobody else merges meanwhile). Order does not decide which row wins: `Table.newest_by` does."""
         merged = 0
-        documents_changed = False
+        documents_changed = scripts_changed = False
         for path in self.staged():
             try:
                 self._merge(con, TABLES[path.parent.name], path)
@@ -258,8 +275,11 @@ class Store:
             path.unlink()
             merged += 1
             documents_changed |= path.parent.name == "documents"
+            scripts_changed |= path.parent.name in {"pages", "page_reads"}
         if documents_changed:
             con.execute(SUPERSEDE_SQL)
+        if scripts_changed:
+            con.execute(PAGE_SCRIPTS_SQL)
         self._remove_stale_temporaries()
         return merged
 

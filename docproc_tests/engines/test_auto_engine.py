@@ -102,8 +102,14 @@ def test_batch_with_auto_says_which_engines_it_used(pages, tmp_path):
     rows = Store(tmp_path / "data" / "docproc.duckdb").rows(
         "SELECT d.filename, e.engines, e.success FROM extractions e JOIN documents d USING (document_id) WHERE model = 'auto' ORDER BY 1")
     assert [(r["filename"], r["engines"], r["success"]) for r in rows] == [("en.png", "ppocr-v6", True), ("ru.png", "tesseract (rus+eng)", True)]
-    pages_rows = Store(tmp_path / "data" / "docproc.duckdb").rows("SELECT script FROM pages")
-    assert all(r["script"] is None for r in pages_rows)  # OCR pages: their script is read with the page, not at routing
+    store = Store(tmp_path / "data" / "docproc.duckdb")
+    # OCR pages have no text layer at routing: the script read with the page fills the pages table in
+    scripts_found = store.rows("SELECT d.filename, p.script, p.language FROM pages p JOIN documents d USING (document_id) ORDER BY 1")
+    assert [(r["filename"], r["script"], r["language"]) for r in scripts_found] == [("en.png", "Latn", "eng"), ("ru.png", "Cyrl", "rus")]
+    reads = store.rows("SELECT d.filename, r.engine, r.script, r.words, r.mean_confidence FROM page_reads r "
+                       "JOIN documents d USING (document_id) WHERE model = 'auto' ORDER BY 1")
+    assert [(r["filename"], r["engine"], r["script"]) for r in reads] == [("en.png", "ppocr-v6", "Latn"), ("ru.png", "tesseract (rus+eng)", "Cyrl")]
+    assert all(r["words"] > 20 and 0.5 < r["mean_confidence"] <= 1.0 for r in reads)
 
 
 def test_engines_lists_what_each_can_read():

@@ -36,6 +36,7 @@ def extract_model(context: dg.AssetExecutionContext, docproc: DocprocResource, m
         on_document=context.log.info,
     )
     store.stage("extractions", result.rows)
+    store.stage("page_reads", result.page_rows)
     store.flush(wait=5)
     pages = sum(r["pages"] for r in result.rows)
     context.log.info(f"{model}: {result.computed} computed, {result.cached} cached, {result.failed} failed, "
