@@ -16,6 +16,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from docproc_assets.core import direct, office, scripts
+from docproc_assets.core.scripts import ScriptGuess
 from docproc_assets.core.document import (
     DocumentMetadata,
     Page,
@@ -283,10 +284,18 @@ class OcrQueue:
         for (page, _image, _ppp, before), result in zip(batch, results, strict=True):
             page.elements, page.engine, page.engine_version = result.elements, result.engine, result.engine_version
             page.token_count, page.truncated = result.token_count, result.truncated
-            if result.script is not None and page.route.script is None:  # OSD's script; the language from what was read
-                page.route.script, page.route.script_evidence = result.script.script, result.script.evidence
-                page.route.language = result.script.language or scripts.language_of(result.script.script, page.text())
+            if page.route.script is None:
+                page.route.script, page.route.language, page.route.script_evidence = read_script(result.script, page.text())
             page.seconds = round(before + share, 4)
+
+
+def read_script(osd: ScriptGuess | None, text: str) -> tuple[str | None, str | None, str]:
+    """An OCR page's (script, language, evidence): OSD's script where it was sure, else the script of
+    what was read; the language from what was read."""
+    if osd is None or osd.script is None:
+        read = scripts.from_text(text, source="text read")
+        return read.script, read.language, "; ".join(e for e in (osd.evidence if osd else None, read.evidence) if e)
+    return osd.script, osd.language or scripts.language_of(osd.script, text), osd.evidence
 
 
 def extract(path: Path, options: Options | None = None, ocr: PageReader | OcrPageFn | None = None) -> UnifiedDocument:

@@ -2,7 +2,8 @@
 
 Sections: the comparison matrix (model_metrics, and how far the models agree with each other),
 success rates, token distributions, CER/WER distributions, speed against accuracy, breakdown by track
-and by ground-truth source, error analysis by error type, and each document's text side by side for
+and by ground-truth source, error analysis by error type, the scripts of OCR pages and the engines
+that read them (page_reads), and each document's text side by side for
 every model with its differences against the ground truth highlighted.
 
 Safety: every piece of document text, file name and model name goes through `html.escape`, and the
@@ -177,7 +178,7 @@ def build(store: Store, max_documents: int = 200, max_chars: int = 6000) -> str:
                   "Bag-of-words F1 ignores word order. Answer recall: a gold DocumentVQA answer appears in the model's text.</p>")
     r.body.append("<nav>" + "".join(f'<a href="#{a}">{t}</a>' for a, t in [
         ("matrix", "comparison matrix"), ("success", "success"), ("tokens", "tokens"), ("accuracy", "CER/WER"),
-        ("speed", "speed vs accuracy"), ("tracks", "by track"), ("errors", "error analysis"), ("documents", "side by side")]) + "</nav>")
+        ("speed", "speed vs accuracy"), ("tracks", "by track"), ("errors", "error analysis"), ("scripts", "scripts"), ("documents", "side by side")]) + "</nav>")
 
     r.section("Comparison matrix", "matrix", "One row per model over the pages of its track; the best value of each column is marked.")
     r.body.append(matrix_table(metrics))
@@ -282,9 +283,33 @@ def build(store: Store, max_documents: int = 200, max_chars: int = 6000) -> str:
                           f"<td>{_fmt(p['cer'])}</td><td>{_fmt(p['wer'])}</td><td>{e(p['error_type'] or '')}</td><td>{e(_group(p))}</td></tr>"
                           for p in worst) + "</tbody></table>")
 
+    r.section("Scripts", "scripts", "OCR pages by script (ISO 15924) and the engine that read them. The script comes from "
+              "Tesseract OSD where it was sure, else from the text read: where `auto` was unsure, it read the page with "
+              "the default engine first and again with the engine for the script it found.")
+    r.body.append(scripts_table(store))
+
     r.section("Side by side", "documents", "")
     r.body.append(side_by_side(store, models, page_metrics, max_documents, max_chars))
     return r.html(title)
+
+
+SCRIPTS_SQL = """
+SELECT model, coalesce(script, 'unknown') AS script, coalesce(engine, '') AS engine, count(*) AS pages,
+       count(*) FILTER (WHERE script_evidence LIKE '%unsure%' OR script_evidence NOT LIKE 'image%') AS unsure
+FROM page_reads WHERE track = 'ocr' AND document_id IN (SELECT document_id FROM current_documents)
+GROUP BY ALL ORDER BY model, pages DESC, script, engine
+"""
+
+
+def scripts_table(store: Store) -> str:
+    """Per model and script: which engine read how many pages, and on how many OSD could not tell the script."""
+    rows = store.rows(SCRIPTS_SQL)
+    if not rows:
+        return "<p>No OCR pages read yet.</p>"
+    return ("<table><thead><tr><th>model</th><th>script</th><th>engine</th><th>pages</th><th>script from the text read "
+            "(OSD unsure)</th></tr></thead><tbody>" + "".join(
+                f"<tr><td>{e(r['model'])}</td><td>{e(r['script'])}</td><td>{e(r['engine'])}</td><td>{r['pages']}</td>"
+                f"<td>{r['unsure']}</td></tr>" for r in rows) + "</tbody></table>")
 
 
 def _group(p: dict) -> str:

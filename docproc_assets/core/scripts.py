@@ -48,22 +48,22 @@ def _script_of(ch: str) -> str | None:
     return _NAME_PREFIXES.get(name.split(" ", 1)[0])
 
 
-def from_text(text: str) -> ScriptGuess:
-    """The script most of the text's letters are in."""
+def from_text(text: str, source: str = "text layer") -> ScriptGuess:
+    """The script most of the text's letters are in (`source`: where the text came from, for the evidence)."""
     letters: Counter[str] = Counter()
     for ch, n in Counter(text).items():  # each distinct character looked up once
         if ch.isalpha() and (script := _script_of(ch)):
             letters[script] += n
     total = sum(letters.values())
     if total < MIN_LETTERS:
-        return ScriptGuess(None, None, f"text layer: {total} letters, too few to tell")
+        return ScriptGuess(None, None, f"{source}: {total} letters, too few to tell")
     script, count = letters.most_common(1)[0]
     if letters.get("Kana"):  # kana with or without kanji: Japanese
         script, count = "Jpan", letters["Kana"] + letters.get("Hani", 0)
     elif script == "Kana":
         script = "Jpan"
     shares = ", ".join(f"{s} {n / total:.0%}" for s, n in letters.most_common(3))
-    return ScriptGuess(script, language_of(script, text), f"text layer: {total} letters ({shares})")
+    return ScriptGuess(script, language_of(script, text), f"{source}: {total} letters ({shares})")
 
 
 def from_osd(result: dict) -> ScriptGuess:

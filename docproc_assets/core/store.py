@@ -73,7 +73,7 @@ TABLES: dict[str, Table] = {
         Table("page_reads", {  # one row per page a model read: which engine, what it found, how sure it was
             "document_id": "VARCHAR", "page_number": "INTEGER", "model": "VARCHAR", "model_version": "VARCHAR",
             "track": "VARCHAR", "engine": "VARCHAR", "engine_version": "VARCHAR", "script": "VARCHAR",
-            "language": "VARCHAR", "elements": "INTEGER", "words": "INTEGER", "chars": "INTEGER",
+            "language": "VARCHAR", "script_evidence": "VARCHAR", "elements": "INTEGER", "words": "INTEGER", "chars": "INTEGER",
             "mean_confidence": "DOUBLE", "seconds": "DOUBLE", "error": "VARCHAR", "finished_at": "TIMESTAMP",
         }, ("document_id", "page_number", "model"), newest_by="finished_at"),
         Table("model_metrics", {

@@ -92,3 +92,20 @@ def test_row_integrity_gets_a_column_and_a_chart_where_pages_have_visual_rows(tm
     assert (metrics["rows"]["mean_row_integrity"], metrics["columns"]["mean_row_integrity"]) == (1.0, 0.0)
     html = report.build(store)
     assert "Rows intact per page" in html and "mean_row_integrity" in html and "toc.png p1: 2\\u002f2" in html  # the hover text (JSON-escaped)
+
+
+def test_the_scripts_section_says_which_engine_read_each_script_and_how_often_osd_was_unsure(tmp_path):
+    store = results(tmp_path, documents=3)
+    store.stage("page_reads", [
+        {"document_id": "doc00000", "page_number": 1, "model": "auto", "track": "ocr", "engine": "tesseract (rus+eng)",
+         "script": "Cyrl", "script_evidence": "image (Tesseract OSD): Cyrillic, confidence 3.1"},
+        {"document_id": "doc00001", "page_number": 1, "model": "auto", "track": "ocr", "engine": "tesseract (rus+eng)",
+         "script": "Cyrl", "script_evidence": "image (Tesseract OSD): unsure (Latin, confidence 0.4); text read: 200 letters (Cyrl 98%)"},
+        {"document_id": "doc00002", "page_number": 1, "model": "auto", "track": "ocr", "engine": "ppocr-v6",
+         "script": "Latn", "script_evidence": "image (Tesseract OSD): Latin, confidence 9.0"},
+    ])
+    store.flush()
+    html = report.build(store)
+    section = html[html.index('id="scripts"'):html.index('id="documents"')]
+    cells = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(\d+)</td><td>(\d+)</td></tr>", section)
+    assert cells == [("auto", "Cyrl", "tesseract (rus+eng)", "2", "1"), ("auto", "Latn", "ppocr-v6", "1", "0")]

@@ -13,7 +13,7 @@ import pytest
 from docproc_assets.core import metrics, scripts
 from docproc_assets.core.engines import auto
 from docproc_assets.core.engines.registry import check_availability, get_config
-from docproc_assets.core.pipeline import Options, detect, extract_with_engine
+from docproc_assets.core.pipeline import Options, detect, extract_with_engine, read_script
 from docproc_tests import documents as D
 
 DOCPROC = str(Path(sys.executable).with_name("docproc"))
@@ -42,6 +42,17 @@ def test_script_of_a_text_layer():
     french = "Ceci est la page du manuel qui est lue par le programme et enregistrée dans la base de données."
     assert [scripts.from_text(t).language for t in (english, german, french)] == ["eng", "deu", "fra"]
     assert scripts.from_text("Invoice 2024-0117, total 1,284.50 EUR").language is None  # no function words: not told
+
+
+def test_an_ocr_page_without_a_sure_osd_takes_the_script_of_what_was_read():
+    unsure = scripts.from_osd({"script_name": "Cyrillic", "script_conf": 0.4})
+    script, language, evidence = read_script(unsure, "This is the page of the manual that is read by the program.")
+    assert (script, language) == ("Latn", "eng")
+    assert evidence.startswith("image (Tesseract OSD): unsure") and "text read:" in evidence
+    sure = scripts.from_osd({"script_name": "Cyrillic", "script_conf": 3.0})
+    assert read_script(sure, D.RUSSIAN)[:2] == ("Cyrl", "rus")
+    assert read_script(None, "12 34")[0] is None  # nothing to tell it by: no script, said so
+    assert "too few to tell" in read_script(None, "12 34")[2]
 
 
 def test_detect_reports_the_script_of_direct_pages(pages):
