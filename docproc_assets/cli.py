@@ -303,19 +303,26 @@ def report_cmd(
     db: Annotated[Path, typer.Option("--db", help="DuckDB results file.")] = Path("data/docproc.duckdb"),
     output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")] = Path("report.html"),
     max_documents: Annotated[int, typer.Option("--max-documents", help="Documents in the side-by-side part (worst first).")] = 200,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="The batch's data folder (outputs/, objects/) for the "
+                                                  "page views; default: the database's folder.")] = None,
+    page_views: Annotated[bool, typer.Option("--page-views/--no-page-views", help="Each shown document's pages with every "
+                                             "model's boxes (images in <output>_files/).")] = True,
 ) -> None:
-    """Write the interactive comparison report (one self-contained HTML file, works offline)."""
+    """Write the interactive comparison report (an HTML file that works offline, its page images beside it)."""
     from docproc_assets.core import report
+    from docproc_assets.core.pageview import PageViews
     from docproc_assets.core.store import Store
 
     if not db.exists():
         raise typer.BadParameter(f"no results database at {db} (run `docproc batch` first)", param_hint="--db")
     store = Store(db)
     store.refresh_metrics()
-    html = report.build(store, max_documents=max_documents)
+    views = PageViews.beside(output, data_dir or db.parent) if page_views else None
+    html = report.build(store, max_documents=max_documents, views=views)
     output.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(output, html)
-    print(f"report: {output} ({len(html) / 1e6:.1f} MB)")
+    images = f", page views {views.spent / 1e6:.1f} MB, images in {views.folder}" if views and views.spent else ""
+    print(f"report: {output} ({len(html) / 1e6:.1f} MB{images})")
 
 
 class QueryFormat(StrEnum):

@@ -119,6 +119,16 @@ class Chromium:
         path.write_bytes(base64.b64decode(data))
         return path
 
+    def screenshot_of(self, selector: str, path: Path) -> Path:
+        """A screenshot of the first element `selector` matches, scrolled into view, nothing else."""
+        box = self.evaluate(f"(() => {{ const el = document.querySelector({json.dumps(selector)}); el.scrollIntoView(); "
+                            "const r = el.getBoundingClientRect(); "
+                            "return {x: r.left + window.scrollX, y: r.top + window.scrollY, width: r.width, height: r.height}; })()")
+        data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True, clip={**box, "scale": 1})["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
+        return path
+
     def close(self) -> None:
         try:
             if getattr(self, "ws", None):

@@ -21,6 +21,7 @@ import statistics
 from collections import defaultdict
 from datetime import datetime
 
+from docproc_assets.core.pageview import PageViews
 from docproc_assets.core.store import Store
 
 MATRIX_COLUMNS = (
@@ -54,10 +55,12 @@ class Report:
     def html(self, title: str) -> str:
         from plotly.offline import get_plotlyjs
 
+        img_src = "'self' file:"  # page views' images in <report>_files/, beside the report
+
         calls = "\n".join(f"draw({json.dumps(div)}, {data});" for div, data in self.figures)
         return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:; font-src data:">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data: {img_src}; font-src data:">
 <style>{CSS}</style>
 <script>{get_plotlyjs()}</script>
 </head><body>
@@ -65,6 +68,7 @@ class Report:
 <script>
 function draw(id, fig) {{ Plotly.newPlot(id, fig.data, fig.layout, {{responsive: true, displaylogo: false}}); }}
 {calls}
+{PAGEVIEW_JS}
 {PAGER_JS}
 </script>
 </body></html>
@@ -86,6 +90,90 @@ td.best{background:#d9f2d9;font-weight:600}
 .col h4{margin:0 0 4px 0;font-size:13px} .col pre{white-space:pre-wrap;word-break:break-word;margin:0;font-family:ui-monospace,monospace}
 del{background:#ffd6d6;color:#900} ins{background:#d6f5d6;color:#060;text-decoration:none}
 .pager button{margin:0 4px}
+.pageview{margin:6px 0} .pv-pages{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}
+.pv-page{margin:0;border:1px solid #ddd} .pv-page figcaption{font-size:12px;color:#555;padding:2px 4px}
+.pv-box{fill-opacity:.22;stroke-width:1.5px;vector-effect:non-scaling-stroke;cursor:pointer}
+.pv-box:hover{fill-opacity:.45} .pv-region{stroke-width:2px;stroke-dasharray:6 3;vector-effect:non-scaling-stroke}
+.pv-info{font-size:13px;margin:4px 0;min-height:1em;white-space:pre-wrap} .pv-head{color:#555}
+.pv-legend label{margin-right:14px;font-size:13px} .pv-swatch{display:inline-block;width:12px;height:12px;vertical-align:middle;margin-right:3px}
+.hide-regions .pv-region{display:none}
+"""
+
+MODEL_COLOURS = ("#1f4e9c", "#8e24aa", "#00838f", "#6d4c41", "#c2185b", "#455a64", "#283593", "#9e9d24")
+
+# Page views (core/pageview.py): drawn when their document is first shown, from one JSON block; every
+# text goes in through textContent, so a document's text is shown, never parsed as HTML.
+PAGEVIEW_JS = """
+var PV = JSON.parse((document.getElementById('pageviews') || {textContent: '{}'}).textContent);
+var SVG = 'http://www.w3.org/2000/svg';
+function agreeColour(a){ return a === null ? '#9e9e9e' : a >= 0.95 ? '#2e7d32' : a >= 0.8 ? '#f9a825' : '#c62828'; }
+function node(tag, attrs, parent){
+  var n = document.createElementNS(SVG, tag);
+  for (var k in attrs) n.setAttribute(k, attrs[k]);
+  if (parent) parent.appendChild(n);
+  return n;
+}
+function overlaps(a, b){
+  var w = Math.min(a[3], b[3]) - Math.max(a[1], b[1]), h = Math.min(a[4], b[4]) - Math.max(a[2], b[2]);
+  if (w <= 0 || h <= 0) return false;
+  var small = Math.min((a[3] - a[1]) * (a[4] - a[2]), (b[3] - b[1]) * (b[4] - b[2]));
+  return w * h >= 0.3 * small;
+}
+function showLine(info, page, box){
+  info.textContent = '';
+  var head = document.createElement('div');
+  head.className = 'pv-head';
+  head.textContent = 'page ' + page.n + ': what each model read here';
+  info.appendChild(head);
+  if (box[7] !== null && box[7] !== undefined) {
+    var gt = document.createElement('div');
+    gt.textContent = 'ground truth: ' + box[7];
+    info.appendChild(gt);
+  }
+  PV.models.forEach(function(model, i){
+    var texts = page.boxes.filter(function(b){ return b[0] === i && overlaps(b, box); }).map(function(b){ return b[5]; });
+    if (!texts.length && i !== box[0]) return;
+    var row = document.createElement('div');
+    var name = document.createElement('b');
+    name.textContent = model + ': ';
+    name.style.color = PV.colours[i];
+    row.appendChild(name);
+    row.appendChild(document.createTextNode(texts.join(' / ') || '(nothing)'));
+    info.appendChild(row);
+  });
+}
+function drawPageView(doc){
+  var view = doc.querySelector('.pageview');
+  if (!view || view.dataset.drawn) return;
+  view.dataset.drawn = '1';
+  var pages = PV.docs[view.dataset.doc] || [], holder = view.querySelector('.pv-pages'), info = view.querySelector('.pv-info');
+  pages.forEach(function(p){
+    var fig = document.createElement('figure');
+    fig.className = 'pv-page';
+    var svg = node('svg', {viewBox: '0 0 ' + p.w + ' ' + p.h, width: Math.round(p.w * PV.scale), height: Math.round(p.h * PV.scale)});
+    if (p.img) node('image', {href: p.img, x: 0, y: 0, width: p.w, height: p.h, preserveAspectRatio: 'none'}, svg);
+    else node('rect', {x: 0, y: 0, width: p.w, height: p.h, fill: '#fafafa', stroke: '#ccc'}, svg);
+    p.regions.forEach(function(r){
+      var rect = node('rect', {x: r[2], y: r[3], width: r[4] - r[2], height: r[5] - r[3], 'class': 'pv-region pv-m' + r[0],
+                               stroke: PV.colours[r[0]], fill: 'none'}, svg);
+      node('title', {}, rect).textContent = PV.models[r[0]] + ': ' + r[1];
+    });
+    p.boxes.forEach(function(b){
+      var rect = node('rect', {x: b[1], y: b[2], width: Math.max(b[3] - b[1], 0.5), height: Math.max(b[4] - b[2], 0.5),
+                               'class': 'pv-box pv-m' + b[0], stroke: PV.colours[b[0]], fill: agreeColour(b[6])}, svg);
+      node('title', {}, rect).textContent = PV.models[b[0]] + ': ' + b[5] + (b[6] === null ? '' : ' (agreement ' + b[6] + ')');
+      rect.addEventListener('click', function(){ showLine(info, p, b); });
+    });
+    fig.appendChild(svg);
+    var cap = document.createElement('figcaption');
+    cap.textContent = 'page ' + p.n + (p.img ? '' : ' (no image: over the image budget, or the file cannot be rendered)');
+    fig.appendChild(cap);
+    holder.appendChild(fig);
+  });
+}
+document.querySelectorAll('.pv-toggle').forEach(function(box){
+  box.addEventListener('change', function(){ document.body.classList.toggle(box.dataset.hide, !box.checked); });
+});
 """
 
 PAGER_JS = """
@@ -94,13 +182,20 @@ PAGER_JS = """
   var per = %d, page = 0, pages = Math.max(1, Math.ceil(docs.length / per));
   var label = document.getElementById('pager-label');
   function show(){
-    docs.forEach(function(d, i){ d.style.display = (Math.floor(i / per) === page) ? '' : 'none'; });
+    docs.forEach(function(d, i){
+      var on = Math.floor(i / per) === page;
+      d.style.display = on ? '' : 'none';
+      if (on) drawPageView(d);
+    });
     if (label) label.textContent = 'page ' + (page + 1) + ' of ' + pages;
   }
+  var target = location.hash && document.getElementById(location.hash.slice(1));
+  if (target && docs.indexOf(target) >= 0) { page = Math.floor(docs.indexOf(target) / per); }
   var prev = document.getElementById('pager-prev'), next = document.getElementById('pager-next');
   if (prev) prev.addEventListener('click', function(){ if (page > 0) { page--; show(); } });
   if (next) next.addEventListener('click', function(){ if (page < pages - 1) { page++; show(); } });
   show();
+  if (target) target.scrollIntoView();
 })();
 """ % PER_PAGE
 
@@ -153,8 +248,9 @@ def _sample(values: list, limit: int = MAX_POINTS) -> list:
     return [values[int(i * step)] for i in range(limit)]
 
 
-def build(store: Store, max_documents: int = 200, max_chars: int = 6000) -> str:
-    """The whole report from the results tables."""
+def build(store: Store, max_documents: int = 200, max_chars: int = 6000, views: PageViews | None = None) -> str:
+    """The whole report from the results tables; with `views`, each shown document's pages with every
+    model's boxes over them (images written to `views.folder`)."""
     import plotly.graph_objects as go
 
     metrics = store.rows("SELECT * FROM model_metrics ORDER BY model = 'direct' DESC, model")
@@ -289,7 +385,7 @@ def build(store: Store, max_documents: int = 200, max_chars: int = 6000) -> str:
     r.body.append(scripts_table(store))
 
     r.section("Side by side", "documents", "")
-    r.body.append(side_by_side(store, models, page_metrics, max_documents, max_chars))
+    r.body.append(side_by_side(store, models, page_metrics, max_documents, max_chars, views))
     return r.html(title)
 
 
@@ -318,8 +414,10 @@ def _group(p: dict) -> str:
     return p.get("ground_truth_source") or "?"
 
 
-def side_by_side(store: Store, models: list[str], page_metrics: list[dict], max_documents: int, max_chars: int) -> str:
-    """Each document's text per model (and its ground truth), differences against the ground truth marked."""
+def side_by_side(store: Store, models: list[str], page_metrics: list[dict], max_documents: int, max_chars: int,
+                 views: PageViews | None = None) -> str:
+    """Each document's text per model (and its ground truth), differences against the ground truth marked;
+    with `views`, its pages with every model's boxes over them."""
     worst: dict[str, float] = defaultdict(float)
     for p in page_metrics:
         worst[p["document_id"]] = max(worst[p["document_id"]], p["cer"] or 0)
@@ -332,10 +430,10 @@ def side_by_side(store: Store, models: list[str], page_metrics: list[dict], max_
     for row in store.rows("SELECT document_id, model, extracted_text, success, error, pages FROM extractions "
                           "WHERE document_id IN (SELECT unnest(?::VARCHAR[]))", [ids]):
         texts[row["document_id"]][row["model"]] = row
-    truth: dict[str, list[str]] = defaultdict(list)
-    for row in store.rows("SELECT document_id, reference FROM ground_truth WHERE document_id IN (SELECT unnest(?::VARCHAR[])) "
+    truth: dict[str, dict[int, str]] = defaultdict(dict)
+    for row in store.rows("SELECT document_id, page_number, reference FROM ground_truth WHERE document_id IN (SELECT unnest(?::VARCHAR[])) "
                           "ORDER BY document_id, page_number", [ids]):
-        truth[row["document_id"]].append(row["reference"])
+        truth[row["document_id"]][row["page_number"]] = row["reference"]
     questions: dict[str, list[dict]] = defaultdict(list)
     for row in store.rows("SELECT document_id, question, answers FROM answers WHERE document_id IN (SELECT unnest(?::VARCHAR[])) "
                           "ORDER BY document_id, question_id", [ids]):
@@ -346,9 +444,14 @@ def side_by_side(store: Store, models: list[str], page_metrics: list[dict], max_
              '<del>struck</del>: in the ground truth, not read; <ins>marked</ins>: read, not in the ground truth.</p>',
              '<div class="pager"><button id="pager-prev">&larr; previous</button><span id="pager-label"></span>'
              '<button id="pager-next">next &rarr;</button></div>']
-    for d in docs:
+    page_views: dict[int, list[dict]] = {}
+    if views is not None:
+        parts.append(_legend(models))
+    for n, d in enumerate(docs):
         doc_id = d["document_id"]
-        reference = "\n".join(truth.get(doc_id, []))
+        reference = "\n".join(truth.get(doc_id, {}).values())
+        if views is not None and (pages := views.document(doc_id, models, truth.get(doc_id, {}))):
+            page_views[n] = pages
         cols = []
         if reference:
             cols.append(f'<div class="col"><h4>ground truth</h4><pre>{e(reference[:max_chars])}</pre></div>')
@@ -367,6 +470,33 @@ def side_by_side(store: Store, models: list[str], page_metrics: list[dict], max_
             score = f" &middot; CER {_fmt(cer[(doc_id, m)])}" if (doc_id, m) in cer else ""
             cols.append(f'<div class="col"><h4>{e(m)}{score}</h4><pre>{body}</pre></div>')
         qa = "".join(f"<li>{e(q['question'] or '')} &rarr; {e(', '.join(json.loads(q['answers'] or '[]')))}</li>" for q in questions.get(doc_id, []))
-        parts.append(f'<div class="doc"><h3>{e(d["filename"] or doc_id)} <small>({e(str(d["track"]))}, {d["page_count"] or 0} pages, '
-                     f'{e(doc_id[:12])})</small></h3>' + (f"<ul>{qa}</ul>" if qa else "") + f'<div class="cols">{"".join(cols)}</div></div>')
+        view = (f'<div class="pageview" data-doc="{n}"><div class="pv-pages"></div><div class="pv-info">'
+                'Click a box: what every model read there.</div></div>') if n in page_views else ""
+        parts.append(f'<div class="doc" id="doc-{e(doc_id[:12])}"><h3>{e(d["filename"] or doc_id)} <small>({e(str(d["track"]))}, '
+                     f'{d["page_count"] or 0} pages, {e(doc_id[:12])})</small></h3>' + (f"<ul>{qa}</ul>" if qa else "")
+                     + view + f'<div class="cols">{"".join(cols)}</div></div>')
+    if views is not None and views.left_out:
+        parts.append(f'<p class="note">{views.left_out} documents shown without a page view: the report\'s page-view budget '
+                     f'({views.budget_bytes / 1e6:.0f} MB) was spent on the documents before them.</p>')
+    if page_views:
+        data = json.dumps({"models": models, "colours": [MODEL_COLOURS[i % len(MODEL_COLOURS)] for i in range(len(models))],
+                           "scale": PAGE_VIEW_SCALE, "docs": page_views}, ensure_ascii=False, separators=(",", ":"))
+        parts.append('<script type="application/json" id="pageviews">'
+                     + data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "</script>")
     return "".join(parts)
+
+
+PAGE_VIEW_SCALE = 0.75  # screen pixels per page point: a letter page 459 px wide
+
+
+def _legend(models: list[str]) -> str:
+    """One switch per model (its boxes on every page view) and one for the layout regions."""
+    hide = "".join(f".hide-m{i} .pv-m{i}{{display:none}}" for i in range(len(models)))
+    switches = "".join(
+        f'<label><input type="checkbox" class="pv-toggle" data-hide="hide-m{i}" checked>'
+        f'<span class="pv-swatch" style="background:{MODEL_COLOURS[i % len(MODEL_COLOURS)]}"></span>{e(m)}</label>'
+        for i, m in enumerate(models))
+    return (f'<style>{hide}</style><p class="note pv-legend">Page views: each model\'s line boxes in its colour, filled by '
+            'agreement (green: 1 - CER &ge; 0.95 against the ground truth, or similarity with the other models without one; '
+            'amber &ge; 0.8; red below; grey: nothing to compare with); dashed: layout regions. '
+            f'{switches}<label><input type="checkbox" class="pv-toggle" data-hide="hide-regions" checked>layout regions</label></p>')

@@ -51,7 +51,7 @@ def test_report_scales_to_ten_thousand_documents(tmp_path):
     start = time.perf_counter()
     html = report.build(store, max_documents=200)
     assert time.perf_counter() - start < 60
-    assert html.count('<div class="doc">') == 200 and "200 of 10000 documents" in html
+    assert html.count('<div class="doc" id="doc-') == 200 and "200 of 10000 documents" in html
     assert len(html) < 20e6
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from docproc_assets.core.files import write_atomic
+from docproc_assets.core.pageview import PageViews
 
 from docproc_assets.core import evaluation, report, summary
 from docproc_assets.defs.extraction.assets import extractions
@@ -49,8 +50,9 @@ def comparison_report(context: dg.AssetExecutionContext, docproc: DocprocResourc
     md, page = path.with_suffix(".md"), path.with_suffix(".html")
     text = summary.report(store)
     write_atomic(md, text)
-    write_atomic(page, report.build(store))
+    views = PageViews.beside(page, Path(docproc.data_dir))
+    write_atomic(page, report.build(store, views=views))
     return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(str(page.absolute())), "markdown": dg.MetadataValue.path(str(md.absolute())),
+        "path": dg.MetadataValue.path(str(page.absolute())), "page_views_mb": round(views.spent / 1e6, 1), "page_views_left_out": views.left_out, "markdown": dg.MetadataValue.path(str(md.absolute())),
         "report": dg.MetadataValue.md(text[:20000]),
     })
