@@ -243,6 +243,30 @@ def page_reads(row: dict, pages: list[Page]) -> list[dict]:
     return out
 
 
+def document_summaries(result: ExtractResult, references: dict[tuple[str, int], str]) -> list[dict]:
+    """Per document of a chunk: pages, words, mean confidence, CER against the ground truth where there
+    is one, and its first line: what a step's materialization shows of what was read."""
+    from docproc_assets.core import metrics
+    from docproc_assets.core.evaluation import page_texts
+
+    reads: dict[str, list[dict]] = {}
+    for r in result.page_rows:
+        reads.setdefault(r["document_id"], []).append(r)
+    out = []
+    for row in result.rows:
+        pages = reads.get(row["document_id"], [])
+        scored = [c for r in pages if (c := r["mean_confidence"]) is not None]
+        texts = page_texts(row["extracted_text"] or "", [r["page_number"] for r in pages]) if pages else {}
+        cers = [metrics.accuracy(references[row["document_id"], n], text).cer
+                for n, text in texts.items() if (row["document_id"], n) in references]
+        first = next((line.strip() for line in (row["extracted_text"] or "").splitlines() if line.strip()), "")
+        out.append({"document_id": row["document_id"], "pages": row["pages"], "words": sum(r["words"] for r in pages),
+                    "mean_confidence": round(sum(scored) / len(scored), 3) if scored else None,
+                    "cer": round(sum(cers) / len(cers), 4) if cers else None, "pages_scored": len(cers),
+                    "first_line": first[:120], "error": row["error"]})
+    return out
+
+
 def token_count(pages, text: str) -> int:
     """Generated tokens where the engine reports them (VLMs); words otherwise (classic OCR, direct)."""
     counted = [p.token_count for p in pages if p.token_count is not None]

@@ -87,7 +87,18 @@ def test_available_cpu_engine_reads_scanned_pages(resource, corpus):
         pytest.skip("no CPU OCR engine available yet")
     instance = dg.DagsterInstance.ephemeral()
     keys = register(instance, resource, corpus)
-    run(instance, resource, keys, models[:1])
+    objects = resource.objects()
+    scan = next(k for k in keys if objects.info(k).filename == "scan.pdf")
+    resource.store().stage("ground_truth", [{"document_id": scan, "page_number": 1, "reference": "Scanned words only.", "source": "sidecar"}])
+    chunk, _ = run(instance, resource, keys, models[:1])
+    # what was read, in the materialization: words, confidence, CER against the ground truth, first lines, page views
+    read = metadata(chunk, asset_name(models[0]))
+    assert read["pages"] == 2 and read["words"] >= 4 and 0.5 < read["mean_confidence"] <= 1.0
+    assert read["pages_scored"] == 1 and read["cer"] < 0.2
+    assert "| scan.pdf | 1 |" in read["read"] and "Scanned words only" in read["read"] and f"#doc-{scan[:12]}" in read["read"]
+    assert read["report"].endswith(".html")
+    direct = metadata(chunk, "direct_extractions")
+    assert "Alpha memo about invoices." in direct["read"] and direct["words"] > 10 and direct["mean_confidence"] == 1.0
     (text,) = resource.store().query(
         "SELECT e.extracted_text FROM extractions e JOIN documents d USING (document_id) WHERE d.filename = 'scan.pdf' AND e.model = ?",
         [models[0]])[1][0:1]

@@ -6,6 +6,7 @@ changing one model's settings marks only that asset stale and recomputes only th
 """
 
 import re
+from pathlib import Path
 
 import dagster as dg
 
@@ -44,8 +45,44 @@ def extract_model(context: dg.AssetExecutionContext, docproc: DocprocResource, m
     return dg.MaterializeResult(metadata={
         "model": model, "model_version": version, "documents": len(ids), "computed": result.computed,
         "cached": result.cached, "failed": result.failed, "no_pages_for_model": result.skipped, "pages": pages,
-        "seconds": result.seconds, **store_metadata(store),
+        "seconds": result.seconds, **read_metadata(docproc, store, result), **store_metadata(store),
     })
+
+
+SHOWN_DOCUMENTS = 25  # rows of the per-document table in a materialization
+
+
+def read_metadata(docproc: DocprocResource, store, result: stages.ExtractResult) -> dict:
+    """What was read, without leaving the UI: words, mean confidence, CER where scored, each document's
+    first line and the path of its page view in the comparison report."""
+    computed = [r["document_id"] for r in result.rows if r["pages"]]
+    references = {(r["document_id"], r["page_number"]): r["reference"] for r in store.rows(
+        "SELECT document_id, page_number, reference FROM ground_truth WHERE document_id IN (SELECT unnest(?::VARCHAR[]))",
+        [computed])} if computed else {}
+    summaries = [s for s in stages.document_summaries(result, references) if s["pages"]]
+    if not summaries:
+        return {}
+    objects, report = docproc.objects(), Path(docproc.report_path).with_suffix(".html").absolute()
+    confidences = [s["mean_confidence"] for s in summaries if s["mean_confidence"] is not None]
+    scored = [s for s in summaries if s["cer"] is not None]
+    table = ["| document | pages | words | confidence | CER | first line | page view |", "|---|---:|---:|---:|---:|---|---|"]
+    for s in summaries[:SHOWN_DOCUMENTS]:
+        name = objects.info(s["document_id"]).filename if objects.exists(s["document_id"]) else s["document_id"][:12]
+        first = (s["first_line"] or (f"error: {s['error']}" if s["error"] else "")).replace("|", "\\|")
+        table.append(f"| {name.replace('|', '/')} | {s['pages']} | {s['words']} | {s['mean_confidence'] or ''} | "
+                     f"{'' if s['cer'] is None else s['cer']} | {first[:80]} | `{report.name}#doc-{s['document_id'][:12]}` |")
+    meta = {
+        "words": sum(s["words"] for s in summaries),
+        "read": dg.MetadataValue.md("\n".join(table) + (f"\n\n{len(summaries) - SHOWN_DOCUMENTS} more documents"
+                                                        if len(summaries) > SHOWN_DOCUMENTS else "")),
+        "report": dg.MetadataValue.path(str(report)),
+    }
+    if confidences:
+        meta["mean_confidence"] = round(sum(confidences) / len(confidences), 3)
+    if scored:
+        meta["cer"] = round(sum(s["cer"] * s["pages_scored"] for s in scored) / sum(s["pages_scored"] for s in scored), 4)
+        meta["pages_scored"] = sum(s["pages_scored"] for s in scored)
+    return meta
 
 
 @dg.asset(group_name="extraction", partitions_def=documents, backfill_policy=per_chunk, deps=[document_routes],
