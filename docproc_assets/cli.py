@@ -290,7 +290,8 @@ def batch_cmd(
         print_table(cols, [["" if row[c] is None else str(row[c]) for c in cols] for row in scores], right=set(cols[1:]),
                     title="accuracy (model_metrics)" + (f"; {result.synthetic} self-supervised pages" if result.synthetic else ""))
     print(f"DuckDB:  {result.db_path}   (docproc query \"SELECT * FROM model_metrics\" --db {result.db_path})")
-    print(f"report:  {result.report_path.with_suffix('.html')} (interactive), {result.report_path.with_suffix('.md')}")
+    html = result.report_path.with_suffix(".html")
+    print(f"report:  {html} (interactive; page images in {html.stem}_files/), {result.report_path.with_suffix('.md')}")
     print(f"outputs: {result.outputs}/<model>/<document_id>.json")
     print(f"runs:    {len(result.runs)} Dagster runs ({result.failed_runs} failed, {result.cached_chunks} chunks already up to date) "
           f"in {result.seconds:.1f} s; see them with `make ui`")
