@@ -8,12 +8,13 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages: LibreOffice for office files, libmagic for file types, Tesseract and its languages,
-# qpdf and poppler-utils to check PDFs we write, chromium for the report and UI tests (headless, never downloaded).
+# qpdf and poppler-utils to check PDFs we write, chromium for the report and UI tests (headless, never downloaded),
+# PostgreSQL and Redis for instance storage and the Celery cluster (`make cluster`).
 # Tesseract language packs for the scripts the `auto` engine sends to Tesseract, and the EU's Latin languages.
 TESSERACT_LANGUAGES := eng deu fra rus ukr bul ell jpn chi-sim chi-tra kor ara heb hin \
 	ces dan nld est fin hun ita lav lit pol por ron slk slv spa swe hrv
 APT_PACKAGES := libreoffice-nogui libmagic1 tesseract-ocr $(addprefix tesseract-ocr-,$(TESSERACT_LANGUAGES)) \
-	qpdf poppler-utils postgresql chromium
+	qpdf poppler-utils postgresql redis-server chromium
 
 .PHONY: install system run test test-fast ui bench clean
 

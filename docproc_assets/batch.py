@@ -63,6 +63,24 @@ def stale_assets(resource, chunk: list[str], models: list[str]) -> list:
     return out
 
 
+def celery_run(chunk: list[str], stale: list, run_config: dict) -> tuple[str, bool]:
+    """One chunk's run on the Celery executor: this process coordinates, every step is a task on a
+    worker (`docproc cluster`); the instance, broker and data folder come from the environment."""
+    import warnings
+
+    import dagster as dg
+
+    from docproc_assets.cluster import cluster_job
+
+    warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")  # dagster-celery makes it per step
+    from docproc_assets.defs.intake.sensors import chunk_tags
+
+    with dg.DagsterInstance.get() as instance, dg.execute_job(
+            dg.reconstructable(cluster_job), instance=instance, run_config=run_config, tags=chunk_tags(chunk, "cluster"),
+            asset_selection=stale, raise_on_error=False) as run:
+        return run.run_id, run.success
+
+
 @dataclass
 class BatchResult:
     documents: list[str]
@@ -93,12 +111,15 @@ def run_batch(
     evaluate: bool = False,
     synthesis=None,
     files: list[Path] | None = None,
+    executor: str = "in_process",
+    parallel_runs: int = 1,
 ) -> BatchResult:
     """Register the documents of `folder` (or the first `sample_size` rows of a DocumentVQA-format
     `dataset`) and materialize every asset over them with `models`. `evaluate` adds self-supervised
     pages: the digital pages of the batch rendered (and degraded) per `synthesis`, as documents of
     their own with their text layer as ground truth (core/evaluation.py). `files`: the folder's
-documents when the caller has listed them already."""
+documents when the caller has listed them already. `executor="celery"`: each chunk's steps run as
+Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunks at a time."""
     dagster_home()
     import dagster as dg
 
@@ -157,24 +178,39 @@ documents when the caller has listed them already."""
     result = BatchResult(keys, models, db_path=Path(resource.db_path), report_path=Path(resource.report_path),
                          outputs=resource.outputs())
 
+    def run_chunk(chunk: list[str], stale: list) -> tuple[str, bool]:
+        run = dg.materialize(everything, selection=stale, instance=instance, resources={"docproc": resource},
+                             run_config=run_config, tags=chunk_tags(chunk, "batch"), raise_on_error=False)
+        return run.run_id, run.success
+
     def run_chunks(keys: list[str], ordered: list[str], first: int) -> int:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         chunks = contiguous_chunks(keys, ordered, chunk_size or MAX_PARTITIONS_PER_RUN)
+        todo = []
         for n, chunk in enumerate(chunks, start=first):
             stale = selection if force else stale_assets(resource, chunk, models)
-            if not stale:  # every document of the chunk is routed and extracted by these model versions
-                result.cached_chunks += 1
-                if on_chunk:
-                    on_chunk(n, len(chunk))
+            if stale:
+                todo.append((n, chunk, stale))
                 continue
-            run = dg.materialize(
-                everything, selection=stale, instance=instance, resources={"docproc": resource}, run_config=run_config,
-                tags=chunk_tags(chunk, "batch"),
-                raise_on_error=False,
-            )
-            result.runs.append(run.run_id)
-            result.failed_runs += not run.success
+            result.cached_chunks += 1  # every document of the chunk is routed and extracted by these model versions
             if on_chunk:
                 on_chunk(n, len(chunk))
+        if executor == "celery":  # coordinators in processes of their own (Dagster's logging set-up is not thread-safe)
+            pool = ProcessPoolExecutor(max(1, parallel_runs), mp_context=multiprocessing.get_context("spawn"))
+            runs = pool.map(celery_run, [chunk for _, chunk, _ in todo], [stale for *_, stale in todo], [run_config] * len(todo))
+        else:
+            pool, runs = None, (run_chunk(chunk, stale) for _, chunk, stale in todo)
+        try:
+            for (n, chunk, _), (run_id, success) in zip(todo, runs):
+                result.runs.append(run_id)
+                result.failed_runs += not success
+                if on_chunk:
+                    on_chunk(n, len(chunk))
+        finally:
+            if pool:
+                pool.shutdown()
         return first + len(chunks)
 
     done = run_chunks(keys, add_partitions(keys), 1)

@@ -299,6 +299,70 @@ def batch_cmd(
         raise typer.Exit(1)
 
 
+cluster_app = typer.Typer(help="A local cluster of real processes: Redis, Postgres and dagster-celery workers.", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
+ClusterDir = Annotated[Path, typer.Option("--dir", help="The cluster's folder (state, instance, logs).")]
+
+
+@cluster_app.command("up")
+def cluster_up(
+    folder: ClusterDir = Path(".cluster"),
+    data: Annotated[Path | None, typer.Option("--data-dir", help="The data folder every worker shares (default <dir>/data).")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="CPU workers (queue cpu).")] = 2,
+    gpu_workers: Annotated[int, typer.Option("--gpu-workers", help="GPU workers (queue gpu only).")] = 0,
+) -> None:
+    """Start a Redis broker, a PostgreSQL instance and the workers; waits until every worker answers."""
+    from docproc_assets.cluster import Cluster
+
+    cluster = Cluster(folder, data or folder / "data").up(workers, gpu_workers)
+    print(f"cluster up in {cluster.root}: redis :{cluster.redis_port}, postgres :{cluster.postgres_port}, "
+          f"workers {', '.join(f'{w.name} ({w.queue})' for w in cluster.workers)}; data {cluster.data}")
+    print(f"UI: DAGSTER_HOME={cluster.home} dagster-webserver -w workspace.yaml")
+
+
+
+@cluster_app.command("run")
+def cluster_run(
+    source: Annotated[Path, typer.Argument(help="Folder of documents.")],
+    folder: ClusterDir = Path(".cluster"),
+    models: Annotated[str | None, typer.Option("--models", help="Comma-separated OCR models (default: the CPU defaults).")] = None,
+    chunk_size: Annotated[int | None, typer.Option("--chunk-size", help="Documents per run (default: spread over the workers).")] = None,
+) -> None:
+    """The main job over a folder, each step a Celery task on the cluster's workers; then which worker ran what."""
+    import math
+    import os
+
+    from docproc_assets.batch import run_batch
+    from docproc_assets.cluster import Cluster
+    from docproc_assets.core import intake
+
+    cluster = Cluster.load(folder)
+    os.environ.update(cluster.env())
+    files = intake.list_folder(source)
+    if not files:
+        raise typer.BadParameter("no documents found", param_hint="FOLDER")
+    lanes = max(1, len(cluster.workers))
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
+    result = run_batch(source, chosen, data_dir=cluster.data, files=files, executor="celery", parallel_runs=lanes,
+                       chunk_size=chunk_size or max(1, math.ceil(len(files) / (2 * lanes))))
+    ran = cluster.steps_by_worker(result.runs)
+    print_table(["worker", "steps"], [[w, str(len(s))] for w, s in sorted(ran.items())], right={"steps"},
+                title=f"{len(result.documents)} documents in {len(result.runs)} runs ({result.failed_runs} failed), {result.seconds:.1f} s")
+    print(f"DuckDB: {result.db_path}; UI: DAGSTER_HOME={cluster.home} dagster-webserver -w workspace.yaml "
+          "(each step's 'Executing steps ... in celery worker' event names its worker)")
+    if result.failed_runs:
+        raise typer.Exit(1)
+
+
+@cluster_app.command("down")
+def cluster_down(folder: ClusterDir = Path(".cluster")) -> None:
+    """Stop the workers, Postgres and Redis (the data and the instance stay in the folder)."""
+    from docproc_assets.cluster import Cluster
+
+    Cluster.load(folder).down()
+    print(f"cluster in {folder} stopped")
+
+
 @app.command("report")
 def report_cmd(
     db: Annotated[Path, typer.Option("--db", help="DuckDB results file.")] = Path("data/docproc.duckdb"),

@@ -32,6 +32,18 @@ def pool_for(config) -> str | None:
     return GPU_POOL if needs_gpu(config) else None
 
 
+# Celery queues (the Celery executor, `docproc cluster`): GPU model steps go to `gpu`, where only GPU
+# workers listen; every other step to `cpu`. The `gpu` pool still caps GPU steps across the cluster.
+CELERY_QUEUE_TAG = "dagster-celery/queue"
+CPU_QUEUE, GPU_QUEUE = "cpu", "gpu"
+CPU_STEP_TAGS = {CELERY_QUEUE_TAG: CPU_QUEUE}
+
+
+def queue_tags(config) -> dict[str, str]:
+    """The op tags that send a model's step to its Celery queue."""
+    return {CELERY_QUEUE_TAG: GPU_QUEUE if needs_gpu(config) else CPU_QUEUE}
+
+
 def over_budget(config, budget_gib: float) -> str | None:
     need = config.resources.min_gpu_memory_gib
     if needs_gpu(config) and need > budget_gib:

@@ -12,7 +12,7 @@ import dagster as dg
 
 from docproc_assets.core import stages
 from docproc_assets.core.engines.registry import MODELS, ModelConfig
-from docproc_assets.core.pools import needs_gpu, pool_for
+from docproc_assets.core.pools import CPU_STEP_TAGS, needs_gpu, pool_for, queue_tags
 from docproc_assets.defs.extraction.partitions import documents, per_chunk
 from docproc_assets.defs.intake.assets import document_routes
 from docproc_assets.defs.resources import DocprocResource, store_metadata
@@ -86,7 +86,7 @@ def read_metadata(docproc: DocprocResource, store, result: stages.ExtractResult)
 
 
 @dg.asset(group_name="extraction", partitions_def=documents, backfill_policy=per_chunk, deps=[document_routes],
-          code_version=stages.DIRECT_VERSION, kinds={"pymupdf", "duckdb"})
+          code_version=stages.DIRECT_VERSION, kinds={"pymupdf", "duckdb"}, op_tags=CPU_STEP_TAGS)
 def direct_extractions(context: dg.AssetExecutionContext, docproc: DocprocResource) -> dg.MaterializeResult:
     """UnifiedDocuments of the direct pages (PyMuPDF text layer: typed elements, boxes, styles), saved as
     `data/outputs/direct/<document_id>.json`, and one `extractions` row per document with model `direct`."""
@@ -106,6 +106,7 @@ def ocr_asset(config: ModelConfig) -> dg.AssetsDefinition:
         code_version=config.version,
         kinds={"gpu" if gpu else "cpu", "duckdb"},
         tags={"docproc/model": re.sub(r"[^A-Za-z0-9_.-]", "_", config.name)},
+        op_tags=queue_tags(config),
         description=(
             f"OCR pages of every document read by **{config.name}** (family `{config.family}`"
             + (f", `{config.model_id}`" if config.model_id else "") + "). "

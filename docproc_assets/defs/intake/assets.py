@@ -3,11 +3,12 @@
 import dagster as dg
 
 from docproc_assets.core import evaluation, stages
+from docproc_assets.core.pools import CPU_STEP_TAGS
 from docproc_assets.defs.intake.partitions import documents, per_chunk
 from docproc_assets.defs.resources import DocprocResource, store_metadata
 
 
-@dg.asset(group_name="intake", partitions_def=documents, backfill_policy=per_chunk, kinds={"duckdb"})
+@dg.asset(group_name="intake", partitions_def=documents, backfill_policy=per_chunk, kinds={"duckdb"}, op_tags=CPU_STEP_TAGS)
 def raw_documents(context: dg.AssetExecutionContext, docproc: DocprocResource) -> dg.MaterializeResult:
     """Documents registered from the inbox folder (`data/inbox`, sensor `inbox_sensor`), a named folder
     (`docproc batch FOLDER`) or a dataset source. One partition per document, keyed by the sha256 of
@@ -30,7 +31,8 @@ def raw_documents(context: dg.AssetExecutionContext, docproc: DocprocResource) -
     })
 
 
-@dg.asset(group_name="intake", partitions_def=documents, backfill_policy=per_chunk, deps=[raw_documents], kinds={"pymupdf", "duckdb"})
+@dg.asset(group_name="intake", partitions_def=documents, backfill_policy=per_chunk, deps=[raw_documents], kinds={"pymupdf", "duckdb"},
+          op_tags=CPU_STEP_TAGS)
 def document_routes(context: dg.AssetExecutionContext, docproc: DocprocResource) -> dg.MaterializeResult:
     """Track (direct | ocr | mixed) and evidence per document and page: visible and invisible characters,
     image coverage, garbled ratio, and the reason for each page's decision. Writes `pages` and the
