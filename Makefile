@@ -16,7 +16,7 @@ TESSERACT_LANGUAGES := eng deu fra rus ukr bul ell jpn chi-sim chi-tra kor ara h
 APT_PACKAGES := libreoffice-nogui libmagic1 tesseract-ocr $(addprefix tesseract-ocr-,$(TESSERACT_LANGUAGES)) \
 	qpdf poppler-utils postgresql redis-server chromium
 
-.PHONY: install system run test test-fast ui bench clean
+.PHONY: install system run test test-fast ui cluster cluster-down bench clean
 
 install: system $(STAMP)
 
@@ -54,6 +54,16 @@ ui: install
 	@mkdir -p data/inbox $(DAGSTER_HOME) && cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/docproc pools --apply
 	$(BIN)/dagster dev -w workspace.yaml
+
+# The same assets on a local cluster of real processes (.cluster/): Redis, Postgres and two
+# dagster-celery workers; the main job over samples/ through them, then which worker ran what.
+cluster: install
+	$(BIN)/docproc cluster up --dir .cluster --workers 2
+	$(BIN)/docproc cluster run samples/ --dir .cluster
+	@echo "UI: DAGSTER_HOME=$(CURDIR)/.cluster/home $(BIN)/dagster-webserver -w workspace.yaml; stop: make cluster-down"
+
+cluster-down:
+	$(BIN)/docproc cluster down --dir .cluster
 
 # Every benchmark on CORPUS into docs/BENCHMARKS.md; BENCH_ARGS= (empty) for the full OCR engine run.
 BENCH_ARGS ?= --quick

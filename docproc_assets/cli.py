@@ -314,6 +314,9 @@ def cluster_up(
     """Start a Redis broker, a PostgreSQL instance and the workers; waits until every worker answers."""
     from docproc_assets.cluster import Cluster
 
+    if (folder / "cluster.json").exists() and (running := Cluster.load(folder)).running():
+        print(f"cluster already up in {running.root}: workers {', '.join(w.name for w in running.workers)}")
+        return
     cluster = Cluster(folder, data or folder / "data").up(workers, gpu_workers)
     print(f"cluster up in {cluster.root}: redis :{cluster.redis_port}, postgres :{cluster.postgres_port}, "
           f"workers {', '.join(f'{w.name} ({w.queue})' for w in cluster.workers)}; data {cluster.data}")

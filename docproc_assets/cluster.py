@@ -202,6 +202,10 @@ class Cluster:
                 raise RuntimeError(f"workers {dead} exited; see {self.root}/workers/<name>/worker.log")
         raise TimeoutError(f"workers {sorted(wanted)} did not answer within {timeout:.0f} s")
 
+    def running(self) -> bool:
+        """The broker and every worker are alive."""
+        return _alive(self.redis_pid) and bool(self.workers) and all(_alive(w.pid) for w in self.workers)
+
     def kill_worker(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Kill a worker's whole process group (the Celery worker, its pool and the steps' own workers)."""
         worker = next(w for w in self.workers if w.name == name)

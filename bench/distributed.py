@@ -1,0 +1,74 @@
+"""The same folder through a local Celery cluster with 1, 2, ... workers: throughput, exactly-once rows,
+steps per worker, in one table.
+
+usage: python bench/distributed.py FOLDER [--workers 1,2] [--models tesseract]
+
+For each worker count a fresh cluster (`docproc_assets.cluster`: Redis, PostgreSQL, dagster-celery
+workers with the solo pool and 1-thread engines) reads the folder in chunks spread over the workers
+(two chunks per worker, as many coordinators as workers). Pages/min counts the pages every model read
+(direct and OCR) over the wall time of the chunk runs; "rows once" checks one successful-or-failed row
+per (document, model) and no duplicate; "staged left" counts staged files no merge took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def measure(folder: Path, workers: int, models: list[str]) -> dict:
+    from docproc_assets.batch import run_batch
+    from docproc_assets.cluster import Cluster
+    from docproc_assets.core import intake
+    from docproc_assets.core.store import Store
+
+    root = Path(tempfile.mkdtemp(prefix=f"docproc-bench-cluster{workers}-"))
+    cluster = Cluster(root, root / "data").up(workers)
+    saved = dict(os.environ)
+    os.environ.update(cluster.env())
+    try:
+        files = intake.list_folder(folder)
+        start = time.perf_counter()
+        result = run_batch(folder, models, data_dir=cluster.data, files=files, executor="celery", parallel_runs=workers,
+                           chunk_size=max(1, math.ceil(len(files) / (2 * workers))))
+        seconds = time.perf_counter() - start
+        store = Store(cluster.data / "docproc.duckdb")
+        (rows, keys, pages), = store.query("SELECT count(*), count(DISTINCT (document_id, model)), sum(pages) FROM extractions")[1]
+        expected = len(set(result.documents)) * (len(models) + 1)
+        ran = cluster.steps_by_worker(result.runs)
+        staged = [p for p in (cluster.data / ".docproc.duckdb.staging").rglob("*.parquet")]
+        return {"workers": workers, "documents": len(set(result.documents)), "pages": pages or 0, "seconds": seconds,
+                "pages/min": 60 * (pages or 0) / seconds, "rows once": rows == keys == expected,
+                "steps per worker": ", ".join(f"{w} {len(s)}" for w, s in sorted(ran.items())), "failed runs": result.failed_runs,
+                "staged left": len(staged)}
+    finally:
+        cluster.down()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--models", default="tesseract")
+    args = parser.parse_args()
+    models = [m for m in args.models.split(",") if m]
+    results = [measure(args.folder, int(n), models) for n in args.workers.split(",")]
+    base = results[0]["pages/min"]
+    cols = ["workers", "documents", "pages", "seconds", "pages/min", "speed-up", "rows once", "failed runs", "staged left", "steps per worker"]
+    print(" | ".join(cols))
+    for r in results:
+        r["speed-up"] = r["pages/min"] / base if base else 0.0
+        print(" | ".join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+
+
+if __name__ == "__main__":
+    main()
