@@ -93,6 +93,7 @@ class BatchResult:
     report_path: Path | None = None
     outputs: Path | None = None
     synthetic: int = 0  # self-supervised page documents added by --evaluate
+    chunk_seconds: float = 0.0  # the chunk runs alone (routing and extraction), without the tail
 
 
 def run_batch(
@@ -202,6 +203,7 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
             runs = pool.map(celery_run, [chunk for _, chunk, _ in todo], [stale for *_, stale in todo], [run_config] * len(todo))
         else:
             pool, runs = None, (run_chunk(chunk, stale) for _, chunk, stale in todo)
+        started = time.perf_counter()
         try:
             for (n, chunk, _), (run_id, success) in zip(todo, runs):
                 result.runs.append(run_id)
@@ -211,6 +213,7 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
         finally:
             if pool:
                 pool.shutdown()
+            result.chunk_seconds += time.perf_counter() - started
         return first + len(chunks)
 
     done = run_chunks(keys, add_partitions(keys), 1)
