@@ -349,8 +349,8 @@ def cluster_run(
     result = run_batch(source, chosen, data_dir=cluster.data, files=files, executor="celery", parallel_runs=lanes,
                        chunk_size=chunk_size or max(1, math.ceil(len(files) / (2 * lanes))))
     ran = cluster.steps_by_worker(result.runs)
-    print_table(["worker", "steps"], [[w, str(len(s))] for w, s in sorted(ran.items())], right={"steps"},
-                title=f"{len(result.documents)} documents in {len(result.runs)} runs ({result.failed_runs} failed), {result.seconds:.1f} s")
+    print(f"{len(result.documents)} documents in {len(result.runs)} runs ({result.failed_runs} failed), {result.seconds:.1f} s; steps per worker:")
+    print_table(["worker", "steps"], [[w, str(len(s))] for w, s in sorted(ran.items())], right={"steps"})
     print(f"DuckDB: {result.db_path}; UI: DAGSTER_HOME={cluster.home} dagster-webserver -w workspace.yaml "
           "(each step's 'Executing steps ... in celery worker' event names its worker)")
     if result.failed_runs:
