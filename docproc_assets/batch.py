@@ -71,9 +71,9 @@ def celery_run(chunk: list[str], stale: list, run_config: dict) -> tuple[str, bo
     import dagster as dg
 
     from docproc_assets.cluster import cluster_job
+    from docproc_assets.defs.intake.sensors import chunk_tags
 
     warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")  # dagster-celery makes it per step
-    from docproc_assets.defs.intake.sensors import chunk_tags
 
     with dg.DagsterInstance.get() as instance, dg.execute_job(
             dg.reconstructable(cluster_job), instance=instance, run_config=run_config, tags=chunk_tags(chunk, "cluster"),

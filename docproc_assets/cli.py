@@ -219,6 +219,21 @@ def version_cmd() -> None:
 # -- Dagster platform: batch runs, results queries, GPU pools (docproc_assets/batch.py, core/store.py) --
 
 
+def _model_list(models: str | None) -> list[str] | None:
+    """--models as a list; None (the defaults) when not given."""
+    return [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
+
+
+def _documents_in(folder: Path) -> list[Path]:
+    """The documents of a folder, as the inbox lists them; a usage error when there are none."""
+    from docproc_assets.core import intake
+
+    files = intake.list_folder(folder)
+    if not files:
+        raise typer.BadParameter("no documents found", param_hint="FOLDER")
+    return files
+
+
 @app.command("batch")
 def batch_cmd(
     folder: Annotated[Path | None, typer.Argument(help="Folder of documents (or one file); omit with --dataset.")] = None,
@@ -240,12 +255,10 @@ def batch_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from docproc_assets.batch import run_batch
-    from docproc_assets.core import intake
+    from docproc_assets.core.evaluation import Synthesis
     from docproc_assets.core.store import Store
 
-    from docproc_assets.core.evaluation import Synthesis
-
-    chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
+    chosen = _model_list(models)
     if (folder is None) == (dataset is None):
         raise typer.BadParameter("give a FOLDER or --dataset (one of them)", param_hint="FOLDER")
     try:
@@ -255,9 +268,7 @@ def batch_cmd(
         raise typer.BadParameter(str(exc), param_hint="--dpi/--degrade") from exc
     files = None
     if dataset is None:
-        files = intake.list_folder(folder)
-        if not files:
-            raise typer.BadParameter("no documents found", param_hint="FOLDER")
+        files = _documents_in(folder)
         total = min(len(files), sample_size) if sample_size else len(files)
     else:
         total = sample_size or None
@@ -337,16 +348,12 @@ def cluster_run(
 
     from docproc_assets.batch import run_batch
     from docproc_assets.cluster import Cluster
-    from docproc_assets.core import intake
 
     cluster = Cluster.load(folder)
     os.environ.update(cluster.env())
-    files = intake.list_folder(source)
-    if not files:
-        raise typer.BadParameter("no documents found", param_hint="FOLDER")
+    files = _documents_in(source)
     lanes = max(1, len(cluster.workers))
-    chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
-    result = run_batch(source, chosen, data_dir=cluster.data, files=files, executor="celery", parallel_runs=lanes,
+    result = run_batch(source, _model_list(models), data_dir=cluster.data, files=files, executor="celery", parallel_runs=lanes,
                        chunk_size=chunk_size or max(1, math.ceil(len(files) / (2 * lanes))))
     ran = cluster.steps_by_worker(result.runs)
     print(f"{len(result.documents)} documents in {len(result.runs)} runs ({result.failed_runs} failed), {result.seconds:.1f} s; steps per worker:")

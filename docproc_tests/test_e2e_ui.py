@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from docproc_assets.cluster import free_port
 from docproc_assets.core.store import Store
 from docproc_tests import documents as D
 
@@ -49,13 +49,8 @@ def without_dialogs(chrome, quiet: float = 3.0, timeout: float = 30.0) -> None:
         time.sleep(0.3)
     raise AssertionError("a dialog stays over the page")
 
+
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def graphql(port: int, query: str, timeout: float = 10.0) -> tuple[dict, float]:

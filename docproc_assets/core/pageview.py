@@ -29,7 +29,6 @@ from docproc_assets.core.intake import ObjectStore
 log = logging.getLogger(__name__)
 
 REGION_TYPES = {"heading", "table", "image", "caption", "header", "footer", "formula", "list_item"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
 
 
 @dataclass
@@ -101,29 +100,33 @@ class PageViews:
             log.warning("page view of %s: no image (%s: %s)", document_id[:12], type(exc).__name__, exc)
 
     def _render(self, document_id: str, numbers: list[int], sizes: list[tuple[float, float]]):
-        """The pages' images as they lie, `dpi` pixels per inch of the page's size in points."""
-        import pymupdf
+        """The pages' images as they lie, `dpi` pixels per inch of the page's size in points (opened the way
+        the tracks open them: sniffed, images frame by frame within the pixel budget, PDFs repaired)."""
         from PIL import Image
 
-        from docproc_assets.core.sources import open_image
+        from docproc_assets.core.sniff import Kind
+        from docproc_assets.core.sources import DEFAULT_MAX_PIXELS, file_type, image_frames, open_image, open_pdf, render_page
 
-        info = self.objects.info(document_id)
-        path = self.objects.path(document_id, info)
-        converted = (self.office_cache or office.default_cache_dir()) / f"{document_id}.pdf"
-        if path.suffix.lower() in IMAGE_SUFFIXES:
+        path = self.objects.path(document_id)
+        kind = file_type(path).kind
+        if kind == Kind.IMAGE:
+            wanted = dict(zip(numbers, sizes, strict=True))
             with open_image(path) as image:
-                for number, (w, h) in zip(numbers, sizes, strict=True):
-                    image.seek(number - 1)
-                    frame = image.convert("RGB")
-                    yield frame.resize((max(1, round(w * self.dpi / 72)), max(1, round(h * self.dpi / 72))), Image.Resampling.LANCZOS)
+                for number, (frame, _dims) in enumerate(image_frames(image, DEFAULT_MAX_PIXELS), start=1):
+                    if number in wanted:
+                        w, h = wanted[number]
+                        size = (max(1, round(w * self.dpi / 72)), max(1, round(h * self.dpi / 72)))
+                        yield frame.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+                    if number >= numbers[-1]:
+                        return
             return
-        source = path if path.suffix.lower() == ".pdf" else converted if converted.exists() else None
+        converted = (self.office_cache or office.default_cache_dir()) / f"{document_id}.pdf"
+        source = path if kind == Kind.PDF else converted if kind == Kind.OFFICE and converted.exists() else None
         if source is None:
             return
-        with pymupdf.open(source) as doc:
+        with open_pdf(source) as doc:
             for number in numbers:
-                pix = doc[number - 1].get_pixmap(dpi=int(self.dpi), colorspace=pymupdf.csRGB, alpha=False)
-                yield Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+                yield render_page(doc[number - 1], self.dpi)[0]
 
 
 def _load(path: Path) -> dict | None:

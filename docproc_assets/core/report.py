@@ -37,6 +37,11 @@ PER_PAGE = 10  # documents per page of the side-by-side section
 e = html.escape
 
 
+def inert_json(data: str) -> str:
+    """JSON for inside a <script>: `<`, `>` and `&` as escapes, so no text in it can close the tag."""
+    return data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 class Report:
     def __init__(self) -> None:
         self.figures: list[tuple[str, str]] = []  # (div id, figure JSON)
@@ -48,8 +53,7 @@ class Report:
     def figure(self, fig) -> None:
         fig.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 60}, height=420)
         div = f"fig{len(self.figures)}"
-        data = fig.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-        self.figures.append((div, data))
+        self.figures.append((div, inert_json(fig.to_json())))
         self.body.append(f'<div id="{div}" class="chart"></div>')
 
     def html(self, title: str) -> str:
@@ -479,11 +483,14 @@ def side_by_side(store: Store, models: list[str], page_metrics: list[dict], max_
         parts.append(f'<p class="note">{views.left_out} documents shown without a page view: the report\'s page-view budget '
                      f'({views.budget_bytes / 1e6:.0f} MB) was spent on the documents before them.</p>')
     if page_views:
-        data = json.dumps({"models": models, "colours": [MODEL_COLOURS[i % len(MODEL_COLOURS)] for i in range(len(models))],
+        data = json.dumps({"models": models, "colours": [_colour(i) for i in range(len(models))],
                            "scale": PAGE_VIEW_SCALE, "docs": page_views}, ensure_ascii=False, separators=(",", ":"))
-        parts.append('<script type="application/json" id="pageviews">'
-                     + data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "</script>")
+        parts.append(f'<script type="application/json" id="pageviews">{inert_json(data)}</script>')
     return "".join(parts)
+
+
+def _colour(index: int) -> str:
+    return MODEL_COLOURS[index % len(MODEL_COLOURS)]
 
 
 PAGE_VIEW_SCALE = 0.75  # screen pixels per page point: a letter page 459 px wide
@@ -494,7 +501,7 @@ def _legend(models: list[str]) -> str:
     hide = "".join(f".hide-m{i} .pv-m{i}{{display:none}}" for i in range(len(models)))
     switches = "".join(
         f'<label><input type="checkbox" class="pv-toggle" data-hide="hide-m{i}" checked>'
-        f'<span class="pv-swatch" style="background:{MODEL_COLOURS[i % len(MODEL_COLOURS)]}"></span>{e(m)}</label>'
+        f'<span class="pv-swatch" style="background:{_colour(i)}"></span>{e(m)}</label>'
         for i, m in enumerate(models))
     return (f'<style>{hide}</style><p class="note pv-legend">Page views: each model\'s line boxes in its colour, filled by '
             'agreement (green: 1 - CER &ge; 0.95 against the ground truth, or similarity with the other models without one; '
