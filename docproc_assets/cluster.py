@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from docproc_assets.batch import PROJECT_ROOT
 from docproc_assets.core.pools import CPU_QUEUE, GPU_QUEUE
 
 BIN = Path(sys.executable).parent
@@ -157,7 +158,8 @@ class Cluster:
         self.save()
         pg = Postgres(self.root / "postgres", self.postgres_port).start()
         self.postgres_port = pg.port
-        project = yaml.safe_load((Path(__file__).resolve().parents[1] / "dagster.yaml").read_text()) or {}
+        config_file = PROJECT_ROOT / "dagster.yaml"  # the project's pools and run limits, where it has one
+        project = (yaml.safe_load(config_file.read_text()) or {}) if config_file.exists() else {}
         instance = {"telemetry": {"enabled": False}, "storage": pg.storage(), "concurrency": project.get("concurrency", {})}
         (self.home / "dagster.yaml").write_text(yaml.safe_dump(instance, sort_keys=False))
         config = {**executor_config(), "broker": self.broker, "backend": self.backend}
