@@ -129,18 +129,16 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
     from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS
     from docproc_assets.defs.intake.partitions import MAX_PARTITIONS_PER_RUN, documents
     from docproc_assets.defs.intake.sensors import PARTITIONED, TAIL, chunk_tags
-    from docproc_assets.defs.resources import from_env
+    from docproc_assets.defs.resources import duckdb_from_env, from_env
     from docproc_assets.definitions import defs
 
     start = time.perf_counter()
-    base = from_env()
-    data = Path(data_dir or base.data_dir).absolute()
-    resource = type(base)(**{
-        **base.model_dump(),
-        "data_dir": str(data),
-        "db_path": str(Path(db_path).absolute() if db_path else data / "docproc.duckdb"),
-        "report_path": str(Path(report_path).absolute() if report_path else data / "reports" / "comparison.md"),
-    })  # a new resource: Dagster rebuilds resources from their config, which model_copy does not change
+    data = Path(data_dir or from_env().data_dir).absolute()
+    resource = from_env(
+        duckdb_from_env(str(Path(db_path).absolute() if db_path else data / "docproc.duckdb")),
+        data_dir=str(data),
+        report_path=str(Path(report_path).absolute() if report_path else data / "reports" / "comparison.md"),
+    )
     models = list(models) if models is not None else stages.default_models(resource.gpu_budget_gib)
     unknown = [m for m in models if m not in MODELS]
     if unknown:

@@ -17,10 +17,10 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 import duckdb
 
@@ -199,9 +199,30 @@ class StoreBusy(RuntimeError):
     pass
 
 
+# Where a Store's connections come from: `connect(read_only, config)` opens one for a `with` block. The
+# CLI opens the file itself (`file_connections`); the Dagster layer passes its DuckDBResource's.
+Connect = Callable[[bool, dict[str, Any]], ContextManager[duckdb.DuckDBPyConnection]]
+
+
+def file_connections(db_path: Path) -> Connect:
+    @contextlib.contextmanager
+    def connect(read_only: bool, config: dict[str, Any]) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = duckdb.connect(str(db_path), read_only=read_only, config=config)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    return connect
+
+
 class Store:
-    def __init__(self, db_path: Path | str = DEFAULT_DB, staging_dir: Path | str | None = None):
+    def __init__(self, db_path: Path | str = DEFAULT_DB, staging_dir: Path | str | None = None,
+                 connect: Connect | None = None):
+        """`connect`: where connections come from (default: the file at `db_path`). The lock and the
+        staging folder live beside `db_path` whatever opens the connections."""
         self.db_path = Path(db_path).absolute()
+        self.connect = connect or file_connections(self.db_path)
         self.staging_dir = Path(staging_dir) if staging_dir else self.db_path.with_name(f".{self.db_path.name}.staging")
         self.lock_path = self.db_path.with_name(f".{self.db_path.name}.lock")
         self.set_aside: list[str] = []  # staged files this store moved to staging/bad/ ("table/name: reason")
@@ -252,12 +273,8 @@ class Store:
         """Merge staged files; -1 when the database is busy. Files that cannot be read are set aside
         (`set_aside` lists them for the step's metadata), never left to block the merges after them."""
         try:
-            with self._locked(fcntl.LOCK_EX, wait):
-                con = self._connect(read_only=False, wait=wait)
-                try:
-                    return self._merge_staged(con)
-                finally:
-                    con.close()
+            with self._locked(fcntl.LOCK_EX, wait), self._connection(read_only=False, wait=wait) as con:
+                return self._merge_staged(con)
         except StoreBusy:
             return -1
 
@@ -322,17 +339,13 @@ class Store:
 
     def refresh_metrics(self, wait: float = 60.0) -> list[dict[str, Any]]:
         """Recompute model_metrics from extractions (after merging what is staged)."""
-        with self._locked(fcntl.LOCK_EX, wait):
-            con = self._connect(read_only=False, wait=wait)
-            try:
-                self._merge_staged(con)
-                con.execute("BEGIN")
-                con.execute("DELETE FROM model_metrics")
-                con.execute(f"INSERT INTO model_metrics BY NAME {METRICS_SQL}")
-                con.execute("COMMIT")
-                return dict_rows(con.execute("SELECT * FROM model_metrics ORDER BY model"))
-            finally:
-                con.close()
+        with self._locked(fcntl.LOCK_EX, wait), self._connection(read_only=False, wait=wait) as con:
+            self._merge_staged(con)
+            con.execute("BEGIN")
+            con.execute("DELETE FROM model_metrics")
+            con.execute(f"INSERT INTO model_metrics BY NAME {METRICS_SQL}")
+            con.execute("COMMIT")
+            return dict_rows(con.execute("SELECT * FROM model_metrics ORDER BY model"))
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -343,12 +356,9 @@ class Store:
         ATTACH), and the setting locked so the query cannot turn it back on."""
         if not self.db_path.exists():
             self.flush(wait=wait)  # creates the schema
-        with self._locked(fcntl.LOCK_SH, wait):
-            con = self._connect(read_only=True, wait=wait, config=UNTRUSTED_CONFIG if untrusted else None)
-            try:
-                yield con
-            finally:
-                con.close()
+        with (self._locked(fcntl.LOCK_SH, wait),
+              self._connection(read_only=True, wait=wait, config=UNTRUSTED_CONFIG if untrusted else None) as con):
+            yield con
 
     def query(self, sql: str, params: Sequence[Any] | None = None, wait: float = 30.0,
               untrusted: bool = False) -> tuple[list[str], list[tuple]]:
@@ -410,28 +420,36 @@ class Store:
         finally:
             os.close(fd)  # releases the lock
 
-    def _connect(self, read_only: bool, wait: float, config: dict | None = None) -> duckdb.DuckDBPyConnection:
-        """Open the database; another process outside our lock (a user's duckdb shell) may hold it."""
+    @contextlib.contextmanager
+    def _connection(self, read_only: bool, wait: float, config: dict | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one block, the schema brought up to date on writable ones; another process
+        outside our lock (a user's duckdb shell) may hold the file for a while."""
         deadline = time.monotonic() + wait
-        while True:
-            try:
-                if read_only:
-                    return duckdb.connect(str(self.db_path), read_only=True, config=dict(config or {}))
-                con = duckdb.connect(str(self.db_path))
-                for spec in TABLES.values():
-                    con.execute(spec.ddl())
-                have = set(con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall())
-                for spec in TABLES.values():  # a database from before a column was added gains it
-                    for column, kind in spec.columns.items():
-                        if (spec.name, column) not in have:
-                            con.execute(f"ALTER TABLE {spec.name} ADD COLUMN {column} {kind}")
-                for name, sql in VIEWS.items():
-                    con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
-                return con
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                    raise StoreBusy(f"{self.db_path} is locked by another process: {exc}") from exc
-                time.sleep(0.1)
+        with contextlib.ExitStack() as stack:
+            while True:
+                try:
+                    con = stack.enter_context(self.connect(read_only, dict(config or {})))
+                    break
+                except duckdb.IOException as exc:
+                    if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                        raise StoreBusy(f"{self.db_path} is locked by another process: {exc}") from exc
+                    time.sleep(0.1)
+            if not read_only:
+                _migrate(con)
+            yield con
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Tables and views created, and columns added to a database from before they existed."""
+    for spec in TABLES.values():
+        con.execute(spec.ddl())
+    have = set(con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall())
+    for spec in TABLES.values():
+        for column, kind in spec.columns.items():
+            if (spec.name, column) not in have:
+                con.execute(f"ALTER TABLE {spec.name} ADD COLUMN {column} {kind}")
+    for name, sql in VIEWS.items():
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
 
 
 def dict_rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
 import pytest
+from dagster_duckdb import DuckDBResource
 
 from docproc_assets.defs.resources import DocprocResource
 from docproc_tests.documents import digital_pdf, mixed_pdf, scanned_pdf
@@ -7,7 +8,7 @@ from docproc_tests.documents import digital_pdf, mixed_pdf, scanned_pdf
 @pytest.fixture
 def resource(tmp_path) -> DocprocResource:
     data = tmp_path / "data"
-    return DocprocResource(data_dir=str(data), db_path=str(data / "docproc.duckdb"), report_path=str(data / "report.md"),
+    return DocprocResource(database=DuckDBResource(database=str(data / "docproc.duckdb")), data_dir=str(data), report_path=str(data / "report.md"),
                            inbox_dir=str(tmp_path / "inbox"), inbox_settle_seconds=0.0)
 
 

@@ -126,7 +126,7 @@ def test_model_overrides_in_the_resource_reach_the_rows(resource, corpus, monkey
     from docproc_assets.core.engines.registry import OVERRIDES_ENV
 
     monkeypatch.delenv(OVERRIDES_ENV, raising=False)
-    tuned = type(resource)(**{**resource.model_dump(), "model_overrides": '{"tesseract": {"max_batch_size": 3}}'})
+    tuned = resource.with_changes(model_overrides='{"tesseract": {"max_batch_size": 3}}')
     instance = dg.DagsterInstance.ephemeral()
     keys = register(instance, tuned, corpus)
     run(instance, tuned, keys, ["tesseract"])

@@ -16,9 +16,10 @@ def test_dataset_documents_registers_partitions_and_the_sensor_requests_runs(tmp
     keys = instance.get_dynamic_partitions(documents.name)
     assert len(keys) == 3
     assert resource.store().query("SELECT count(*) FROM answers")[1] == [(5,)]
-    context = dg.build_sensor_context(instance=instance, resources={"docproc": resource.model_copy(update={"sensor_models": "tesseract"})})
-    result = dataset_sensor(context)
+    with dg.build_sensor_context(instance=instance, resources={"docproc": resource.with_changes(sensor_models="tesseract")}) as context:
+        result = dataset_sensor(context)
     assert len(result.run_requests) == 1 and result.cursor
     assert dg.AssetKey("ocr_tesseract") in result.run_requests[0].asset_selection
-    again = dataset_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor, resources={"docproc": resource}))
+    with dg.build_sensor_context(instance=instance, cursor=result.cursor, resources={"docproc": resource}) as context:
+        again = dataset_sensor(context)
     assert not again.run_requests

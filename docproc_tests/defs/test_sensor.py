@@ -10,8 +10,8 @@ from docproc_assets.defs.intake.sensors import RANGE_END, RANGE_START, inbox_sen
 
 
 def tick(instance, resource, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"docproc": resource})
-    result = inbox_sensor(context)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"docproc": resource}) as context:  # nested resources open in a context
+        result = inbox_sensor(context)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     return result
@@ -71,7 +71,7 @@ def test_partial_hidden_and_duplicate_files(resource, tmp_path):
 
 def test_files_still_being_written_wait_for_a_later_tick(resource, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
-    slow = type(resource)(**{**resource.model_dump(), "inbox_settle_seconds": 1.0})
+    slow = resource.with_changes(inbox_settle_seconds=1.0)
     drop(tmp_path / "inbox", "fresh.pdf", b"%PDF-fresh\n%%EOF\n")
     result = tick(instance, slow)
     assert result.run_requests == [] and "1 still being written" in (result.skip_reason.skip_message or "")
@@ -137,7 +137,7 @@ def test_a_file_that_never_completes_is_taken_after_the_limit(resource, tmp_path
     _whole, first, _rest = _halves(tmp_path)
     drop(tmp_path / "inbox", "cut.pdf", first)
     assert tick(instance, resource).run_requests == []
-    impatient = type(resource)(**{**resource.model_dump(), "inbox_incomplete_after_s": 0.0})
+    impatient = resource.with_changes(inbox_incomplete_after_s=0.0)
     result = tick(instance, impatient)
     assert [len(k) for k in requested_keys(instance, result)] == [1]  # taken: routing records its real error
 
