@@ -63,6 +63,14 @@ def _paddle_has_cuda() -> bool:
     return False
 
 
+def paddle_device(config: ModelConfig) -> Availability:
+    """cuda where the installed Paddle is a GPU build and the config's device allows it, else cpu;
+    unavailable where device=cuda is asked for on the CPU build (shared with engines/paddleocr_pipeline.py)."""
+    if config.device == "cuda" and not _paddle_has_cuda():
+        return Availability(False, "device=cuda asked for, but the installed paddlepaddle is the CPU build")
+    return Availability(True, device="cuda" if config.device != "cpu" and _paddle_has_cuda() else "cpu")
+
+
 class PaddleOcrEngine(RapidOcrEngine):
     """The same RapidOCR pipeline (and recognize()) on PaddlePaddle instead of ONNX Runtime."""
 
@@ -84,8 +92,5 @@ class PaddleOcrEngine(RapidOcrEngine):
     def availability(cls, config: ModelConfig) -> Availability:
         if missing := missing_packages("rapidocr_paddle", "paddle"):
             return missing
-        if config.device == "cuda" and not _paddle_has_cuda():
-            return Availability(False, "device=cuda asked for, but the installed paddlepaddle is the CPU build")
-        device = "cuda" if config.device != "cpu" and _paddle_has_cuda() else "cpu"
-        return Availability(True, device=device)
+        return paddle_device(config)
 
