@@ -16,6 +16,11 @@ TESSERACT_LANGUAGES := eng deu fra rus ukr bul ell jpn chi-sim chi-tra kor ara h
 APT_PACKAGES := libreoffice-nogui libmagic1 tesseract-ocr $(addprefix tesseract-ocr-,$(TESSERACT_LANGUAGES)) \
 	qpdf poppler-utils postgresql redis-server chromium
 
+# The paddleocr-pipeline engine's packages, installed without their dependencies: paddlex pins numpy<2.4,
+# PyYAML==6.0.2 and opencv-contrib-python==4.10.0.84, and runs on the project's versions (its dependencies are in
+# pyproject.toml; `pip check` reports its numpy and PyYAML pins, nothing else). Tested by docproc_tests/engines/test_paddleocr_pipeline.py.
+PADDLEOCR := paddleocr==3.7.0 paddlex==3.7.2
+
 .PHONY: install system run test test-fast ui cluster cluster-down bench clean
 
 install: system $(STAMP)
@@ -31,6 +36,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q --no-deps $(PADDLEOCR)
 	@mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 	touch $(STAMP)
 

