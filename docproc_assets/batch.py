@@ -127,7 +127,7 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
     from docproc_assets.core import intake, stages
     from docproc_assets.core.engines.registry import MODELS
     from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS
-    from docproc_assets.defs.intake.partitions import MAX_PARTITIONS_PER_RUN, documents
+    from docproc_assets.defs.intake.partitions import MAX_PARTITIONS_PER_RUN, add_documents, document_ids, documents
     from docproc_assets.defs.intake.sensors import PARTITIONED, TAIL, chunk_tags
     from docproc_assets.defs.resources import duckdb_from_env, from_env
     from docproc_assets.definitions import defs
@@ -164,11 +164,10 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
 
     instance = dg.DagsterInstance.get()
 
-    def add_partitions(keys: list[str]) -> list[str]:
-        known = set(instance.get_dynamic_partitions(documents.name))
-        if new := [k for k in keys if k not in known]:
-            instance.add_dynamic_partitions(documents.name, new)
-        return instance.get_dynamic_partitions(documents.name)
+    def add_partitions(ids: list[str]) -> tuple[list[str], list[str]]:
+        """(the documents' partition keys, every key in the instance's order)."""
+        keys, _ = add_documents(instance, [(i, objects.info(i).filename if objects.exists(i) else None) for i in ids])
+        return keys, instance.get_dynamic_partitions(documents.name)
 
     definitions = defs()
     everything = [*definitions.assets, *(definitions.asset_checks or [])]
@@ -189,7 +188,7 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
         chunks = contiguous_chunks(keys, ordered, chunk_size or MAX_PARTITIONS_PER_RUN)
         todo = []
         for n, chunk in enumerate(chunks, start=first):
-            stale = selection if force else stale_assets(resource, chunk, models)
+            stale = selection if force else stale_assets(resource, document_ids(chunk), models)
             if stale:
                 todo.append((n, chunk, stale))
                 continue
@@ -214,7 +213,7 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
             result.chunk_seconds += time.perf_counter() - started
         return first + len(chunks)
 
-    done = run_chunks(keys, add_partitions(keys), 1)
+    done = run_chunks(*add_partitions(keys), 1)
     if evaluate:  # self-supervised pages from the batch's digital pages, then through the same assets
         direct = {r[0] for r in store.query(
             "SELECT DISTINCT document_id FROM pages WHERE track = 'direct' AND document_id IN (SELECT unnest(?::VARCHAR[]))", [keys])[1]}
@@ -224,7 +223,7 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
         extra = [k for k in dict.fromkeys(r.document_id for r in synthetic) if k not in set(keys)]
         result.documents = keys + extra
         result.synthetic = len(extra)
-        run_chunks(extra, add_partitions(extra), done)
+        run_chunks(*add_partitions(extra), done)
     run = dg.materialize(everything, selection=TAIL, instance=instance, resources={"docproc": resource},
                          run_config=run_config, tags={"docproc/source": "batch"}, raise_on_error=False)
     result.runs.append(run.run_id)

@@ -95,6 +95,11 @@ class Chromium:
             raise RuntimeError(result["exceptionDetails"])
         return result["result"].get("value")
 
+    def type_into(self, selector: str, text: str) -> None:
+        """Focus the element and type `text` as a user's keyboard would (React sees its input events)."""
+        assert self.evaluate(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return false; e.focus(); return true; }})()"), selector
+        self.send("Input.insertText", text=text)
+
     def errors(self) -> list[str]:
         """Console errors, uncaught exceptions and error log entries (CSP violations, failed loads)."""
         out = []

@@ -132,6 +132,7 @@ def test_make_ui_sensor_runs_and_screenshots(tmp_path):
         pytest.skip("no chromium here (make test installs it)")
     with dagster_dev(tmp_path, DOCPROC_INBOX_SETTLE_SECONDS="0.5") as (port, data, inbox):
         D.digital_pdf(inbox / "memo.pdf", ["End to end memo about invoices."])
+        shutil.copyfile(inbox / "memo.pdf", inbox / "memo copy.pdf")  # the same bytes under a second name: one document
         D.png(inbox / "scan page.png", "Scanned words for the sensor", dpi=150)
         (inbox / "broken.pdf").write_bytes(b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF")
         (inbox / "download.pdf.part").write_bytes(b"half a file")  # a temp name: never taken
@@ -166,12 +167,42 @@ def test_make_ui_sensor_runs_and_screenshots(tmp_path):
             shown = chrome.evaluate("document.body.innerText")
             assert shown.count("ocr_") >= 2 and "document_routes" in shown  # the group's nodes drawn, not an empty canvas
             chrome.screenshot(ARTIFACTS / "asset-graph-ocr-group.png", full_page=False)
+            find_document_by_name(chrome, port)
             reports = sorted((data / "reports").glob("*.html")) if (data / "reports").exists() else []
             if reports:  # the HTML report (issue 6), where this version writes one
                 chrome.open(reports[0].as_uri(), settle=2.0)
                 chrome.screenshot(ARTIFACTS / "report.png")
         assert (ARTIFACTS / "asset-graph.png").stat().st_size > 10_000
     shutil.copyfile(tmp_path / "dagster-dev.log", ARTIFACTS / "dagster-dev.log")
+
+
+def wait_for_text(chrome, test, what: str, timeout: float = 30.0) -> str:
+    end = time.monotonic() + timeout
+    while not test(shown := chrome.evaluate("document.body.innerText") or "") and time.monotonic() < end:
+        time.sleep(0.5)
+    assert test(shown), f"{what}: {shown[:1500]}"
+    return shown
+
+
+def find_document_by_name(chrome, port: int) -> None:
+    """In ocr_tesseract's partition list, as a user would: three documents (the copy under another name is
+    none of its own), `scan` typed into the filter leaves the scanned page, whose own page names its file."""
+    chrome.open(f"http://127.0.0.1:{port}/assets/ocr_tesseract?view=partitions", settle=2.0)
+    without_dialogs(chrome)
+    shown = wait_for_text(chrome, lambda t: "memo.pdf-" in t and "scan-page.png-" in t, "partition list")
+    assert "3 Partitions" in shown and "memo-copy" not in shown, shown[:1500]
+    chrome.type_into("input[placeholder^='Filter by name']", "scan")
+    shown = wait_for_text(chrome, lambda t: "memo.pdf-" not in t and "broken.pdf-" not in t, "filtered list")
+    assert "scan-page.png-" in shown
+    assert chrome.evaluate("""(() => { const item = [...document.querySelectorAll('div, span, a')].reverse()
+        .find(e => e.children.length === 0 && e.innerText && e.innerText.startsWith('scan-page.png-'));
+        if (!item) return false; item.click(); return true; })()""")
+    shown = wait_for_text(chrome, lambda t: "file_name" in t and "scan page.png" in t, "the partition's metadata")
+    assert "source_path" in shown and "words_read" in shown
+    chrome.evaluate("[...document.querySelectorAll('td')].find(e => e.innerText.trim() === 'file_name').scrollIntoView({block: 'center'})")
+    time.sleep(0.5)
+    without_dialogs(chrome)
+    chrome.screenshot(ARTIFACTS / "partition-found-by-name.png", full_page=False)
 
 
 def test_inbox_acceptance_slow_writer_replaced_file_empty_file_odd_name(tmp_path):

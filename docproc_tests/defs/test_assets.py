@@ -9,6 +9,7 @@ from docproc_assets.core import stages
 from docproc_assets.core.engines import registry
 from docproc_assets.definitions import defs
 from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS, asset_name
+from docproc_assets.defs.intake.partitions import add_documents, document_ids
 from docproc_assets.defs.intake.sensors import PARTITIONED, TAIL
 
 DEFS = defs()
@@ -16,8 +17,8 @@ EVERYTHING = [*DEFS.assets, *(DEFS.asset_checks or [])]
 
 
 def register(instance, resource, folder):
-    keys = list(dict.fromkeys(r.document_id for r in resource.objects().put_files(sorted(folder.iterdir()))))
-    instance.add_dynamic_partitions("documents", keys)
+    """The folder's documents in the object store and as partitions (keys as the sensor makes them)."""
+    keys, _ = add_documents(instance, [(r.document_id, r.filename) for r in resource.objects().put_files(sorted(folder.iterdir()))])
     return keys
 
 
@@ -28,6 +29,12 @@ def run(instance, resource, keys, models):
     tail = dg.materialize(EVERYTHING, selection=TAIL, instance=instance, resources={"docproc": resource})
     assert chunk.success and tail.success
     return chunk, tail
+
+
+def partition_metadata(instance, asset: str, partition: str) -> dict:
+    (record,) = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1).records
+    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
 
 
 def metadata(result, key):
@@ -71,6 +78,17 @@ def test_materialize_writes_one_row_per_document_and_model(resource, corpus):
     checks = {e.check_name: e.passed for e in tail.get_asset_check_evaluations()}
     assert checks == {"every_document_routed": True, "no_missing_extraction_rows": True}
     assert instance.get_materialized_partitions(dg.AssetKey("direct_extractions")) == set(keys)
+    # each partition's own page in the UI: its file, where it came from, its track, pages and error
+    memo = next(k for k in keys if k.startswith("memo.pdf-"))
+    assert memo.endswith(docs["memo.pdf"]["document_id"])
+    routed = partition_metadata(instance, "document_routes", memo)
+    assert (routed["file_name"], routed["track"], routed["page_count"]) == ("memo.pdf", "direct", 2)
+    assert routed["source_path"].endswith("memo.pdf") and "error" not in routed
+    broken = partition_metadata(instance, "document_routes", next(k for k in keys if k.startswith("broken.pdf-")))
+    assert broken["track"] == "error" and broken["error"] == docs["broken.pdf"]["error"]
+    assert partition_metadata(instance, "raw_documents", memo)["file_name"] == "memo.pdf"
+    read = partition_metadata(instance, "direct_extractions", memo)
+    assert (read["file_name"], read["success"], read["page_count"], read["words_read"]) == ("memo.pdf", True, 2, 9)
 
     # rematerializing replaces rows, computes nothing again
     again, _ = run(instance, resource, keys, ["qwen2.5-vl-72b"])
@@ -88,7 +106,7 @@ def test_available_cpu_engine_reads_scanned_pages(resource, corpus):
     instance = dg.DagsterInstance.ephemeral()
     keys = register(instance, resource, corpus)
     objects = resource.objects()
-    scan = next(k for k in keys if objects.info(k).filename == "scan.pdf")
+    scan = next(i for i in document_ids(keys) if objects.info(i).filename == "scan.pdf")
     resource.store().stage("ground_truth", [{"document_id": scan, "page_number": 1, "reference": "Scanned words only.", "source": "sidecar"}])
     chunk, _ = run(instance, resource, keys, models[:1])
     # what was read, in the materialization: words, confidence, CER against the ground truth, first lines, page views

@@ -6,6 +6,7 @@ import dagster as dg
 import pymupdf
 import pytest
 
+from docproc_assets.defs.intake.partitions import document_ids
 from docproc_tests.defs.test_assets import EVERYTHING, metadata, register, run
 
 
@@ -19,7 +20,7 @@ def test_searchable_pdfs_written_per_document_and_model(resource, corpus):
     result = dg.materialize(EVERYTHING, selection=[dg.AssetKey("searchable_pdfs")], instance=instance,
                             resources={"docproc": resource}, tags=tags)
     assert result.success
-    scan_id = next(k for k in keys if resource.objects().info(k).filename == "scan.pdf")
+    scan_id = next(i for i in document_ids(keys) if resource.objects().info(i).filename == "scan.pdf")
     out = resource.outputs() / scan_id / "tesseract.pdf"
     assert "Scanned words" in pymupdf.open(out)[0].get_text()
     meta = metadata(result, "searchable_pdfs")

@@ -5,7 +5,7 @@ import time
 
 import dagster as dg
 
-from docproc_assets.defs.intake.partitions import MAX_PARTITIONS_PER_RUN
+from docproc_assets.defs.intake.partitions import MAX_PARTITIONS_PER_RUN, document_id, document_key
 from docproc_assets.defs.intake.sensors import RANGE_END, RANGE_START, inbox_sensor
 
 
@@ -45,7 +45,7 @@ def test_new_files_register_documents_and_request_runs(resource, tmp_path):
     (request,) = result.run_requests
     assert requested_keys(instance, result) == [keys]
     assert dg.AssetKey("raw_documents") in request.asset_selection and dg.AssetKey("comparison_report") in request.asset_selection
-    assert {resource.objects().info(k).filename for k in keys} == {"a.pdf", "b.png"}
+    assert {resource.objects().info(document_id(k)).filename for k in keys} == {"a.pdf", "b.png"}
     # nothing new: no runs, same partitions
     again = tick(instance, resource, result.cursor)
     assert again.run_requests == [] and len(instance.get_dynamic_partitions("documents")) == 2
@@ -69,6 +69,31 @@ def test_partial_hidden_and_duplicate_files(resource, tmp_path):
     assert [len(k) for k in requested_keys(instance, result)] == [1]
 
 
+def test_partition_keys_name_the_first_file_and_stay_one_per_document(resource, tmp_path):
+    """Keys a user can find by name in the UI's partition filter; the same bytes under another name (now
+    or later) stay one partition; a document registered before names were in keys keeps its bare hash."""
+    instance = dg.DagsterInstance.ephemeral()
+    inbox = tmp_path / "inbox"
+    drop(inbox, "invoice-0042.pdf", b"%PDF-invoice\n%%EOF\n")
+    drop(inbox, "Scan of page 7 [final], v2.png", b"\x89PNG-scan\x00\x00\x00\x00IEND\xaeB`\x82")
+    old = resource.objects().put_bytes(b"%PDF-old\n%%EOF\n", "old.pdf", "old.pdf").document_id
+    instance.add_dynamic_partitions("documents", [old])  # a key from before
+    drop(inbox, "old-again.pdf", b"%PDF-old\n%%EOF\n")
+    result = tick(instance, resource)
+    keys = instance.get_dynamic_partitions("documents")
+    ids = {document_id(k): k for k in keys}
+    invoice = resource.objects().put_bytes(b"%PDF-invoice\n%%EOF\n", "x.pdf", "x").document_id
+    assert ids[invoice] == f"invoice-0042.pdf-{invoice}"
+    assert [k for k in keys if "invoice-0042" in k] == [ids[invoice]]  # what the UI's filter finds
+    scan = next(k for k in keys if k.startswith("Scan"))
+    assert scan.startswith("Scan-of-page-7-final-v2.png-") and not set(scan) & set(" ,[]*")
+    assert ids[old] == old and len(keys) == 3  # the old document kept its key, no second partition
+    drop(inbox, "renamed copy.pdf", b"%PDF-invoice\n%%EOF\n")
+    again = tick(instance, resource, result.cursor)
+    assert again.run_requests == [] and instance.get_dynamic_partitions("documents") == keys
+    assert document_key(invoice, None) == invoice and len(document_key(invoice, "x" * 300)) == 60 + 1 + 64
+
+
 def test_files_still_being_written_wait_for_a_later_tick(resource, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     slow = resource.with_changes(inbox_settle_seconds=1.0)
@@ -83,7 +108,7 @@ def test_files_still_being_written_wait_for_a_later_tick(resource, tmp_path):
     time.sleep(1.2)  # quiet for the settle time: the later tick takes it
     result = tick(instance, slow, result.cursor)
     assert [len(k) for k in requested_keys(instance, result)] == [1]
-    assert [slow.objects().info(k).filename for k in instance.get_dynamic_partitions("documents")] == ["fresh.pdf"]
+    assert [slow.objects().info(document_id(k)).filename for k in instance.get_dynamic_partitions("documents")] == ["fresh.pdf"]
 
 
 def _halves(tmp_path):
@@ -110,7 +135,7 @@ def test_writer_pausing_with_the_file_open_is_waited_for(resource, tmp_path):
     result = tick(instance, resource, result.cursor)
     (key,) = instance.get_dynamic_partitions("documents")
     assert [len(k) for k in requested_keys(instance, result)] == [1]
-    assert resource.objects().path(key).read_bytes() == whole
+    assert resource.objects().path(document_id(key)).read_bytes() == whole
 
 
 def test_writer_reopening_after_a_pause_is_waited_for_by_the_end_marker(resource, tmp_path):
@@ -123,12 +148,12 @@ def test_writer_reopening_after_a_pause_is_waited_for_by_the_end_marker(resource
     assert result.run_requests == [] and "1 no %%EOF at the end of the PDF" in result.skip_reason.skip_message
     drop(tmp_path / "inbox", "other.pdf", b"%PDF-other\n%%EOF\n")  # a later file taken meanwhile
     result = tick(instance, resource, result.cursor)
-    assert [resource.objects().info(k).filename for k in instance.get_dynamic_partitions("documents")] == ["other.pdf"]
+    assert [resource.objects().info(document_id(k)).filename for k in instance.get_dynamic_partitions("documents")] == ["other.pdf"]
     with open(path, "ab") as writer:
         writer.write(rest)
     result = tick(instance, resource, result.cursor)  # the mark passed it, the pending list did not forget it
     keys = instance.get_dynamic_partitions("documents")
-    assert len(keys) == 2 and resource.objects().path(keys[1]).read_bytes() == whole
+    assert len(keys) == 2 and resource.objects().path(document_id(keys[1])).read_bytes() == whole
     assert tick(instance, resource, result.cursor).run_requests == []  # taken once
 
 

@@ -13,8 +13,8 @@ import dagster as dg
 from docproc_assets.core import stages
 from docproc_assets.core.engines.registry import MODELS, ModelConfig
 from docproc_assets.core.pools import CPU_STEP_TAGS, needs_gpu, pool_for, queue_tags
-from docproc_assets.defs.extraction.partitions import documents, per_chunk
-from docproc_assets.defs.intake.assets import document_routes
+from docproc_assets.defs.extraction.partitions import document_id, documents, per_chunk
+from docproc_assets.defs.intake.assets import document_metadata, document_routes
 from docproc_assets.defs.resources import DocprocResource, store_metadata
 
 
@@ -24,7 +24,8 @@ def asset_name(model: str) -> str:
 
 def extract_model(context: dg.AssetExecutionContext, docproc: DocprocResource, model: str) -> dg.MaterializeResult:
     """Take these documents, run this model on the pages of its track, write one row per document."""
-    ids = context.partition_keys
+    keys = {document_id(k): k for k in context.partition_keys}
+    ids = list(keys)
     docproc.apply_model_overrides()
     store = docproc.store()
     version = stages.model_version(model)
@@ -40,6 +41,11 @@ def extract_model(context: dg.AssetExecutionContext, docproc: DocprocResource, m
     store.stage("page_reads", result.page_rows)
     store.flush(wait=5)
     pages = sum(r["pages"] for r in result.rows)
+    objects = docproc.objects()
+    names = {r["document_id"]: r for r in stages.register(objects, [i for i in ids if objects.exists(i)])}
+    for row in result.rows:  # each partition's page: which file, and how this model did on it
+        context.add_asset_metadata({**document_metadata(names.get(row["document_id"], {})), **read_result(row)},
+                                   partition_key=keys[row["document_id"]])
     context.log.info(f"{model}: {result.computed} computed, {result.cached} cached, {result.failed} failed, "
                      f"{pages} pages in {result.seconds:.1f} s")
     return dg.MaterializeResult(metadata={
@@ -47,6 +53,14 @@ def extract_model(context: dg.AssetExecutionContext, docproc: DocprocResource, m
         "cached": result.cached, "failed": result.failed, "no_pages_for_model": result.skipped, "pages": pages,
         "seconds": result.seconds, **read_metadata(docproc, store, result), **store_metadata(store),
     })
+
+
+def read_result(row: dict) -> dict:
+    """One document's result for this model, for its partition's page."""
+    meta = {"success": bool(row["success"]), "page_count": row["pages"], "words_read": len((row["extracted_text"] or "").split())}
+    if row.get("error"):
+        meta["error"] = row["error"]
+    return meta
 
 
 SHOWN_DOCUMENTS = 25  # rows of the per-document table in a materialization

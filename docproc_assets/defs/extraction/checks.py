@@ -4,12 +4,13 @@ import dagster as dg
 
 from docproc_assets.core import stages
 from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS, extractions
+from docproc_assets.defs.extraction.partitions import document_ids
 from docproc_assets.defs.resources import DocprocResource
 
 
 @dg.asset_check(asset=extractions, description="Every registered document has a route (a track, or a recorded error).")
 def every_document_routed(context: dg.AssetCheckExecutionContext, docproc: DocprocResource) -> dg.AssetCheckResult:
-    registered = context.instance.get_materialized_partitions(dg.AssetKey("raw_documents"))
+    registered = set(document_ids(context.instance.get_materialized_partitions(dg.AssetKey("raw_documents"))))
     routed = {r[0] for r in docproc.store().query(
         "SELECT document_id FROM documents WHERE track IS NOT NULL OR status = 'error'")[1]}
     missing = sorted(registered - routed)
@@ -25,7 +26,7 @@ def no_missing_extraction_rows(context: dg.AssetCheckExecutionContext, docproc: 
         rows.setdefault(model, set()).add(doc)
     missing = {}
     for model, key in keys.items():
-        materialized = context.instance.get_materialized_partitions(key)
+        materialized = set(document_ids(context.instance.get_materialized_partitions(key)))
         if gap := materialized - rows.get(model, set()):
             missing[model] = len(gap)
     return dg.AssetCheckResult(passed=not missing, metadata={"missing_rows": sum(missing.values()),

@@ -9,7 +9,7 @@ from docproc_assets.core.engines.registry import MODELS
 from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.searchable import write_for_path
 from docproc_assets.defs.extraction.assets import ocr_assets
-from docproc_assets.defs.extraction.partitions import documents, per_chunk
+from docproc_assets.defs.extraction.partitions import document_ids, documents, per_chunk
 from docproc_assets.defs.resources import DocprocResource
 
 
@@ -42,7 +42,7 @@ def searchable_pdfs(context: dg.AssetExecutionContext, docproc: DocprocResource)
     """Each document as a searchable PDF per OCR model: the original pages, with the model's OCR text as
     an invisible layer over its OCR pages, in `data/outputs/<document_id>/<model>.pdf`."""
     outputs, objects = docproc.outputs(), docproc.objects()
-    rows = [r for doc_id in context.partition_keys for r in write_document_pdfs(objects, outputs, doc_id, context.log.warning)]
+    rows = [r for doc_id in document_ids(context.partition_keys) for r in write_document_pdfs(objects, outputs, doc_id, context.log.warning)]
     ok = [r for r in rows if "path" in r]
     table = "| document | model | pages | size |\n|---|---|---:|---:|\n" + "\n".join(
         f"| {r['document_id'][:12]} | {r['model']} | {r.get('pages', '-')} | "

@@ -4,22 +4,25 @@ import dagster as dg
 
 from docproc_assets.core import evaluation, stages
 from docproc_assets.core.pools import CPU_STEP_TAGS
-from docproc_assets.defs.intake.partitions import documents, per_chunk
+from docproc_assets.defs.intake.partitions import document_id, documents, per_chunk
 from docproc_assets.defs.resources import DocprocResource, store_metadata
 
 
 @dg.asset(group_name="intake", partitions_def=documents, backfill_policy=per_chunk, kinds={"duckdb"}, op_tags=CPU_STEP_TAGS)
 def raw_documents(context: dg.AssetExecutionContext, docproc: DocprocResource) -> dg.MaterializeResult:
     """Documents registered from the inbox folder (`data/inbox`, sensor `inbox_sensor`), a named folder
-    (`docproc batch FOLDER`) or a dataset source. One partition per document, keyed by the sha256 of
-    its bytes: the same file dropped twice is one document. Writes the `documents` table, and
-    `ground_truth` where a `NAME.gt.txt` sidecar lies beside the registered file."""
+    (`docproc batch FOLDER`) or a dataset source. One partition per document, keyed by its first file
+    name and the sha256 of its bytes: the same file dropped twice is one document. Writes the `documents`
+    table, and `ground_truth` where a `NAME.gt.txt` sidecar lies beside the registered file."""
     objects = docproc.objects()
-    ids = context.partition_keys
+    keys = {document_id(k): k for k in context.partition_keys}
+    ids = list(keys)
     known = [i for i in ids if objects.exists(i)]
     rows = stages.register(objects, known)
     rows += [{"document_id": i, "status": "error", "error": "not in the object store"} for i in ids if i not in set(known)]
     truth = evaluation.registered_sidecars(objects, known)
+    for row in rows:  # each partition's own page names its file
+        context.add_asset_metadata(document_metadata(row), partition_key=keys[row["document_id"]])
     store = docproc.store()
     store.stage("documents", rows)
     store.stage("ground_truth", truth)
@@ -37,12 +40,18 @@ def document_routes(context: dg.AssetExecutionContext, docproc: DocprocResource)
     """Track (direct | ocr | mixed) and evidence per document and page: visible and invisible characters,
     image coverage, garbled ratio, and the reason for each page's decision. Writes `pages` and the
     track, page count and status of `documents`."""
-    result = stages.route(docproc.objects(), context.partition_keys, timeout=docproc.document_timeout_s,
+    keys = {document_id(k): k for k in context.partition_keys}
+    objects = docproc.objects()
+    result = stages.route(objects, list(keys), timeout=docproc.document_timeout_s,
                           memory_mb=docproc.memory_limit_mb(), on_document=context.log.info)
     store = docproc.store()
     store.stage("documents", result.documents)
     store.stage("pages", result.pages)
     store.flush(wait=5)
+    registered = {r["document_id"]: r for r in stages.register(objects, [i for i in keys if objects.exists(i)])}
+    for row in result.documents:
+        context.add_asset_metadata({**document_metadata(registered.get(row["document_id"], {})), **route_metadata(row)},
+                                   partition_key=keys[row["document_id"]])
     tracks = {}
     for row in result.documents:
         tracks[row["track"] or "error"] = tracks.get(row["track"] or "error", 0) + 1
@@ -51,3 +60,19 @@ def document_routes(context: dg.AssetExecutionContext, docproc: DocprocResource)
         "cached": result.cached, "failed": result.failed, **{f"track_{k}": v for k, v in sorted(tracks.items())},
         **store_metadata(store),
     })
+
+
+def document_metadata(row: dict) -> dict:
+    """A document's name and where it came from, for its partition's page in the UI."""
+    if not row.get("filename"):
+        return {"error": row.get("error") or "not in the object store"} if row else {}
+    return {"file_name": row["filename"], "source_path": dg.MetadataValue.path(row["source_path"]),
+            "size_bytes": row["size_bytes"], "document_id": row["document_id"]}
+
+
+def route_metadata(row: dict) -> dict:
+    """A document's track, pages and error, for its partition's page in the UI."""
+    meta = {"track": row.get("track") or "error", "page_count": row.get("page_count") or 0, "status": row.get("status") or ""}
+    if row.get("error"):
+        meta["error"] = row["error"]
+    return meta

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from docproc_assets.core import datasets
-from docproc_assets.defs.intake.partitions import documents
+from docproc_assets.defs.intake.partitions import add_documents
 from docproc_assets.defs.intake.sensors import chunk_requests
 from docproc_assets.defs.resources import DocprocResource
 
@@ -28,13 +28,11 @@ def dataset_documents(context: dg.AssetExecutionContext, config: DatasetSource, 
     store = docproc.store()
     store.stage("answers", ingested.answers)
     store.flush(wait=5)
-    known = set(context.instance.get_dynamic_partitions(documents.name))
-    new = [k for k in ingested.document_ids if k not in known]
-    if new:
-        context.instance.add_dynamic_partitions(documents.name, new)
+    objects = docproc.objects()
+    keys, new = add_documents(context.instance, [(i, objects.info(i).filename) for i in ingested.document_ids])
     keys_file = Path(docproc.data_dir).absolute() / "datasets" / f"{context.run.run_id}.json"
     keys_file.parent.mkdir(parents=True, exist_ok=True)
-    keys_file.write_text(json.dumps(ingested.document_ids))
+    keys_file.write_text(json.dumps(keys))
     context.log.info(f"{config.name} [{config.split}]: {ingested.rows} rows, {len(ingested.document_ids)} documents ({len(new)} new)")
     return dg.MaterializeResult(metadata={
         "dataset": config.name, "split": config.split, "rows": ingested.rows, "documents": len(ingested.document_ids),

@@ -6,7 +6,7 @@ import dagster as dg
 
 from docproc_assets.core import intake
 from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS
-from docproc_assets.defs.intake.partitions import MAX_PARTITIONS_PER_RUN, documents
+from docproc_assets.defs.intake.partitions import MAX_PARTITIONS_PER_RUN, document_id, documents, keys_for
 from docproc_assets.defs.resources import DocprocResource
 
 PARTITIONED = [dg.AssetKey("raw_documents"), dg.AssetKey("document_routes"), dg.AssetKey("direct_extractions")]
@@ -21,13 +21,14 @@ def chunk_tags(chunk: list[str], source: str) -> dict[str, str]:
 
 def chunk_requests(new_keys: list[str], models: list[str], source: str) -> list[dg.RunRequest]:
     """One run per chunk of documents added together (so they are a contiguous range of the
-    partitions); the run key names the chunk, so a repeated request launches nothing."""
+    partitions); the run key names the chunk by its documents' hashes (never by their names, which two
+    chunks may share), so a repeated request launches nothing."""
     selection = PARTITIONED + [OCR_ASSET_KEYS[m] for m in models if m in OCR_ASSET_KEYS] + TAIL
     requests = []
     for i in range(0, len(new_keys), MAX_PARTITIONS_PER_RUN):
         chunk = new_keys[i:i + MAX_PARTITIONS_PER_RUN]
         requests.append(dg.RunRequest(
-            run_key=f"{source}:{chunk[0][:16]}..{chunk[-1][:16]}:{len(chunk)}",
+            run_key=f"{source}:{document_id(chunk[0])[:16]}..{document_id(chunk[-1])[:16]}:{len(chunk)}",
             asset_selection=selection,
             tags=chunk_tags(chunk, source),
         ))
@@ -53,8 +54,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext, docproc: DocprocResource) 
         return dg.SensorResult(skip_reason=f"no new files ({scan.waiting} still being written; deferred as incomplete: {deferred})",
                                cursor=scan.cursor.dumps())
     registered = docproc.objects().put_files(c.path for c in scan.files)
-    known = set(context.instance.get_dynamic_partitions(documents.name))  # once per tick
-    new_keys = list(dict.fromkeys(r.document_id for r in registered if r.document_id not in known))
+    known = context.instance.get_dynamic_partitions(documents.name)  # once per tick
+    _, new_keys = keys_for([(r.document_id, r.filename) for r in registered], known)
     context.log.info(f"{len(scan.files)} files, {len(new_keys)} new documents, {scan.waiting} being written, "
                      f"deferred as incomplete: {deferred}, {scan.remaining} left for the next tick, skipped {scan.skipped}")
     return dg.SensorResult(
