@@ -138,6 +138,7 @@ class Page(_Model):
     elements: list[DocumentElement] = Field(default_factory=list)
     engine: str | None = None  # "pymupdf" for direct pages, the OCR engine's name otherwise
     engine_version: str | None = None  # OCR pages: the engine's config version (batch size, device, weights included)
+    engine_vote: str | None = None  # `auto` read the page with two engines (unsure): both confidences, agreement, which it kept
     token_count: int | None = None  # tokens the engine generated (VLMs); None where it has no tokens
     truncated: bool = False  # generation stopped at max_new_tokens: the page's text may be cut short
     seconds: float | None = None

@@ -275,6 +275,7 @@ class OcrResult:
     truncated: bool = False
     engine_version: str | None = None  # the ModelConfig version (settings and overrides) that read the page
     script: ScriptGuess | None = None  # the page's script, from the image (OSD), when the reader looked
+    vote: str | None = None  # OcrOutput.vote
 
 
 OcrPageFn = Callable[[Image.Image, float, int], OcrResult]
@@ -328,7 +329,7 @@ class PageReader:
         return [
             OcrResult(output_elements(output, ppp, number, rotation, image.size, layout_regions(image) if layout and output.lines else None),
                       output.engine or engine.name, output.token_count, output.truncated, output.engine_version or engine.config.version,
-                      script)
+                      script, output.vote)
             for output, (image, rotation, script), (_, ppp, number) in zip(outputs, turned, requests, strict=True)
         ]
 

@@ -283,6 +283,7 @@ class OcrQueue:
         share = (time.perf_counter() - start) / len(batch)
         for (page, _image, _ppp, before), result in zip(batch, results, strict=True):
             page.elements, page.engine, page.engine_version = result.elements, result.engine, result.engine_version
+            page.engine_vote = result.vote
             page.token_count, page.truncated = result.token_count, result.truncated
             if page.route.script is None:
                 page.route.script, page.route.language, page.route.script_evidence = read_script(result.script, page.text())

@@ -395,21 +395,24 @@ def build(store: Store, max_documents: int = 200, max_chars: int = 6000, views: 
 
 SCRIPTS_SQL = """
 SELECT model, coalesce(script, 'unknown') AS script, coalesce(engine, '') AS engine, count(*) AS pages,
-       count(*) FILTER (WHERE script_evidence LIKE '%unsure%' OR script_evidence NOT LIKE 'image%') AS unsure
+       count(*) FILTER (WHERE script_evidence LIKE '%unsure%' OR script_evidence NOT LIKE 'image%') AS unsure,
+       count(engine_vote) AS voted,
+       count(*) FILTER (WHERE engine_vote IS NOT NULL AND NOT starts_with(engine_vote, engine || ' ')) AS second_won
 FROM page_reads WHERE track = 'ocr' AND document_id IN (SELECT document_id FROM current_documents)
 GROUP BY ALL ORDER BY model, pages DESC, script, engine
 """
 
 
 def scripts_table(store: Store) -> str:
-    """Per model and script: which engine read how many pages, and on how many OSD could not tell the script."""
+    """Per model and script: which engine read how many pages, on how many OSD could not tell the script, and
+    how many `auto` put to a vote of two engines (unsure) and the second engine's reading won."""
     rows = store.rows(SCRIPTS_SQL)
     if not rows:
         return "<p>No OCR pages read yet.</p>"
     return ("<table><thead><tr><th>model</th><th>script</th><th>engine</th><th>pages</th><th>script from the text read "
-            "(OSD unsure)</th></tr></thead><tbody>" + "".join(
+            "(OSD unsure)</th><th>read by two engines (vote)</th><th>second reading kept</th></tr></thead><tbody>" + "".join(
                 f"<tr><td>{e(r['model'])}</td><td>{e(r['script'])}</td><td>{e(r['engine'])}</td><td>{r['pages']}</td>"
-                f"<td>{r['unsure']}</td></tr>" for r in rows) + "</tbody></table>")
+                f"<td>{r['unsure']}</td><td>{r['voted']}</td><td>{r['second_won']}</td></tr>" for r in rows) + "</tbody></table>")
 
 
 def _group(p: dict) -> str:

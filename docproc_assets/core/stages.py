@@ -234,7 +234,7 @@ def page_reads(row: dict, pages: list[Page]) -> list[dict]:
         out.append({
             "document_id": row["document_id"], "page_number": p.page_number, "model": row["model"],
             "model_version": row["model_version"], "track": p.track.value, "engine": p.engine,
-            "engine_version": p.engine_version, "script": p.route.script, "language": p.route.language,
+            "engine_version": p.engine_version, "engine_vote": p.engine_vote, "script": p.route.script, "language": p.route.language,
             "script_evidence": p.route.script_evidence,
             "elements": len(p.elements), "words": len(text.split()), "chars": len(text),
             "mean_confidence": round(sum(scored) / len(scored), 4) if scored else None,

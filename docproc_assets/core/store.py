@@ -75,6 +75,7 @@ TABLES: dict[str, Table] = {
             "track": "VARCHAR", "engine": "VARCHAR", "engine_version": "VARCHAR", "script": "VARCHAR",
             "language": "VARCHAR", "script_evidence": "VARCHAR", "elements": "INTEGER", "words": "INTEGER", "chars": "INTEGER",
             "mean_confidence": "DOUBLE", "seconds": "DOUBLE", "error": "VARCHAR", "finished_at": "TIMESTAMP",
+            "engine_vote": "VARCHAR",  # auto, unsure: "ppocr-v6 0.71, tesseract (eng+deu+fra) 0.83; agreement 0.64; kept tesseract (...)"
         }, ("document_id", "page_number", "model"), newest_by="finished_at"),
         Table("model_metrics", {
             "model": "VARCHAR", "documents": "INTEGER", "success_rate": "DOUBLE", "avg_token_count": "DOUBLE",

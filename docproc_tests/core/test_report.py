@@ -102,10 +102,12 @@ def test_the_scripts_section_says_which_engine_read_each_script_and_how_often_os
         {"document_id": "doc00001", "page_number": 1, "model": "auto", "track": "ocr", "engine": "tesseract (rus+eng)",
          "script": "Cyrl", "script_evidence": "image (Tesseract OSD): unsure (Latin, confidence 0.4); text read: 200 letters (Cyrl 98%)"},
         {"document_id": "doc00002", "page_number": 1, "model": "auto", "track": "ocr", "engine": "ppocr-v6",
-         "script": "Latn", "script_evidence": "image (Tesseract OSD): Latin, confidence 9.0"},
+         "script": "Latn", "script_evidence": "image (Tesseract OSD): Latin, confidence 9.0",
+         "engine_vote": "tesseract (eng+deu+fra) 0.62, ppocr-v6 0.91; agreement 0.71; kept ppocr-v6"},
     ])
     store.flush()
     html = report.build(store)
     section = html[html.index('id="scripts"'):html.index('id="documents"')]
-    cells = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(\d+)</td><td>(\d+)</td></tr>", section)
-    assert cells == [("auto", "Cyrl", "tesseract (rus+eng)", "2", "1"), ("auto", "Latn", "ppocr-v6", "1", "0")]
+    cells = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>" + r"<td>(\d+)</td>" * 4 + "</tr>", section)
+    # the Latin page was put to a vote, and the second engine's reading was kept
+    assert cells == [("auto", "Cyrl", "tesseract (rus+eng)", "2", "1", "0", "0"), ("auto", "Latn", "ppocr-v6", "1", "0", "1", "1")]

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from docproc_assets.core import metrics, scripts
 from docproc_assets.core.engines import auto
@@ -91,6 +92,35 @@ def test_an_engine_that_reads_nothing_hands_the_page_to_the_next(pages):
     assert "프로그램" in page.text().replace(" ", "")
 
 
+def test_an_unsure_reading_is_put_to_a_vote(pages):
+    """Below `vote_below` the script's next engine reads the page too; two readings that agree keep the
+    policy's first, and the page says what was compared. A sure reading is read once."""
+    voted = extract_with_engine(pages["en"], Options(), "auto", {"options": {"vote_below": 1.01}}).pages[0]
+    assert voted.engine == "ppocr-v6" and "lazy dog" in voted.text()
+    assert voted.engine_vote.startswith("ppocr-v6 0.") and ", tesseract (eng+deu+fra) 0." in voted.engine_vote
+    agreement = float(voted.engine_vote.split("agreement ")[1].split(";")[0])
+    assert agreement >= auto.AGREEMENT and voted.engine_vote.endswith("kept ppocr-v6")
+    sure = extract_with_engine(pages["en"], Options(), "auto", {"options": {"vote_below": 0.0}}).pages[0]
+    assert sure.engine == "ppocr-v6" and sure.engine_vote is None
+    russian = extract_with_engine(pages["ru"], Options(), "auto", {"options": {"vote_below": 1.01}}).pages[0]
+    assert russian.engine == "tesseract (rus+eng)" and russian.engine_vote is None  # Cyrillic has one engine: nobody to ask
+
+
+def test_a_vote_between_disagreeing_readings_keeps_the_surer_one(pages):
+    """Two real readings of the Russian page: Tesseract with Russian data, PP-OCRv6 (Latin look-alikes)."""
+    image = Image.open(pages["ru"]).convert("RGB")
+    engine = auto.AutoEngine(get_config("auto"))
+    try:
+        ppocr, tesseract = engine._read(image, auto._PPOCR), engine._read(image, ("tesseract", {"languages": "rus+eng"}))
+        a, b = auto._confidence(ppocr), auto._confidence(tesseract)
+        kept = auto.vote(ppocr, tesseract)
+        assert "agreement" in kept.vote and float(kept.vote.split("agreement ")[1].split(";")[0]) < auto.AGREEMENT
+        assert b > a and kept is tesseract  # measured: 0.97 against 0.92
+        assert kept.vote.endswith(f"kept {kept.engine}")
+    finally:
+        engine.close()
+
+
 def test_the_policy_can_be_overridden(pages):
     config = get_config("auto", options={"policy": {"Cyrl": ["tesseract", {"languages": "ukr+eng"}]}})
     assert auto.policy(config)["Cyrl"] == [("tesseract", {"languages": "ukr+eng"})]
@@ -104,7 +134,8 @@ def test_batch_with_auto_says_which_engines_it_used(pages, tmp_path):
         (folder / f"{name}.png").write_bytes(pages[name].read_bytes())
     import os
 
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"),
+           "DOCPROC_MODEL_OVERRIDES": json.dumps({"auto": {"options": {"vote_below": 1.01}}})}  # every page unsure: a vote where one can be held
     proc = subprocess.run([DOCPROC, "batch", str(folder), "--models", "auto", "--data-dir", str(tmp_path / "data")],
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -121,6 +152,11 @@ def test_batch_with_auto_says_which_engines_it_used(pages, tmp_path):
                        "JOIN documents d USING (document_id) WHERE model = 'auto' ORDER BY 1")
     assert [(r["filename"], r["engine"], r["script"]) for r in reads] == [("en.png", "ppocr-v6", "Latn"), ("ru.png", "tesseract (rus+eng)", "Cyrl")]
     assert all(r["words"] > 20 and 0.5 < r["mean_confidence"] <= 1.0 for r in reads)
+    votes = dict(store.query("SELECT d.filename, r.engine_vote FROM page_reads r JOIN documents d USING (document_id) WHERE model = 'auto'")[1])
+    assert votes["en.png"].endswith("kept ppocr-v6") and "tesseract (eng+deu+fra)" in votes["en.png"] and votes["ru.png"] is None
+    from docproc_assets.core.report import scripts_table
+
+    assert "<td>auto</td><td>Latn</td><td>ppocr-v6</td><td>1</td><td>0</td><td>1</td><td>0</td>" in scripts_table(store)
 
 
 def test_engines_lists_what_each_can_read():

@@ -20,6 +20,14 @@ Hebrew, Devanagari) go to Tesseract with the page's Debian language pack. Each s
 order; the next reads the page when one reads almost nothing. Users override entries with the `policy` option (registry
 override / DOCPROC_MODEL_OVERRIDES): {"auto": {"options": {"policy": {"Cyrl": ["tesseract", {"languages": "ukr+eng"}]}}}}.
 Each page records the engine that read it; the sub-engines are loaded once, when a page first needs them.
+
+When unsure of a reading (its mean line confidence below `vote_below`, 0.80 by default, or a page whose
+script no letter told) and the page's script lists a second engine, that engine reads the page too:
+the two readings' agreement (rapidfuzz ratio) and confidences decide. Readings that agree (>= 0.90) keep
+the policy's first; otherwise the more confident one is kept (on a Russian render PP-OCRv6's Latin
+look-alikes scored 0.92 against Tesseract's 0.97, agreement 0.07: the engines' confidences are not on one
+scale, and a margin for the first reading would have kept the wrong one). The page's `engine_vote` says
+what was compared and kept; the report counts votes and how often the second reading won.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import json
 import threading
 
 from PIL import Image
+from rapidfuzz import fuzz
 
 from docproc_assets.core import scripts
 from docproc_assets.core.engines.base import Availability, OcrEngine, OcrOutput
@@ -52,6 +61,8 @@ POLICY: dict[str, list[Choice]] = {
     "Deva": [("tesseract", {"languages": "hin+eng"})],
 }
 MIN_CHARACTERS = 10  # a reading with fewer non-space characters than this is "almost nothing"
+VOTE_BELOW = 0.80  # a reading less sure than this (mean line confidence) is read again by the script's next engine
+AGREEMENT = 0.90  # two readings this alike: the policy's first stands
 
 
 def policy(config: ModelConfig) -> dict[str, list[Choice]]:
@@ -70,6 +81,22 @@ def _text(output: OcrOutput) -> str:
 def _characters(output: OcrOutput) -> int:
     text = _text(output)
     return len(text) - text.count(" ")
+
+
+def _confidence(output: OcrOutput) -> float | None:
+    scores = [line.confidence for line in output.lines if line.text.strip() and line.confidence is not None]
+    return sum(scores) / len(scores) if scores else None
+
+
+def vote(first: OcrOutput, second: OcrOutput) -> OcrOutput:
+    """The reading to keep of two, with `vote` saying why: agreeing readings keep the first (the policy's
+    preference), otherwise the more confident one."""
+    agreement = fuzz.ratio(" ".join(_text(first).split()), " ".join(_text(second).split())) / 100
+    a, b = _confidence(first), _confidence(second)
+    kept = second if agreement < AGREEMENT and b is not None and (a is None or b > a) else first
+    shown = ", ".join(f"{o.engine} {'-' if c is None else f'{c:.2f}'}" for o, c in ((first, a), (second, b)))
+    kept.vote = f"{shown}; agreement {agreement:.2f}; kept {kept.engine}"
+    return kept
 
 
 class AutoEngine(OcrEngine):
@@ -115,20 +142,37 @@ class AutoEngine(OcrEngine):
 
     def read(self, image: Image.Image, guess: ScriptGuess) -> OcrOutput:
         """The page through its script's engines in turn (the next when one reads almost nothing);
-        without a script, what the fallback read decides the script."""
-        choices = self.choices(guess.script)
-        if guess.script is None:  # OSD was unsure: the fallback reads first, and its text tells the script
+        without a script, what the fallback read decides the script. An unsure reading is put to a vote."""
+        script, choices = guess.script, self.choices(guess.script)
+        if script is None:  # OSD was unsure: the fallback reads first, and its text tells the script
             first = self._read(image, _PPOCR)
-            found = self.choices(scripts.from_text(_text(first)).script)
+            script = scripts.from_text(_text(first)).script
+            found = self.choices(script)
             choices = [c for c in found if c != _PPOCR]
             if not choices or found[0] == _PPOCR and _characters(first) >= MIN_CHARACTERS:
-                return first
-        output = None
+                return self._second_opinion(image, first, [_PPOCR], found if script else POLICY["Latn"], unknown=script is None)
+        output, tried = None, []
         for choice in choices:
+            tried.append(choice)
             output = self._read(image, choice)
             if _characters(output) >= MIN_CHARACTERS:
                 break
-        return output
+        return self._second_opinion(image, output, tried, choices)
+
+    def _second_opinion(self, image: Image.Image, output: OcrOutput, tried: list[Choice], choices: list[Choice],
+                        unknown: bool = False) -> OcrOutput:
+        """The script's next engine, where one is left: instead of a reading of almost nothing, or beside
+        an unsure one (low confidence, or no letter told the script), `vote` keeping one of the two."""
+        others = [c for c in choices if c not in tried]
+        if not others:
+            return output
+        if _characters(output) < MIN_CHARACTERS:
+            other = self._read(image, others[0])
+            return other if _characters(other) > _characters(output) else output
+        confidence = _confidence(output)
+        if not unknown and confidence is not None and confidence >= float(self.config.options.get("vote_below", VOTE_BELOW)):
+            return output
+        return vote(output, self._read(image, others[0]))
 
     def _read(self, image: Image.Image, choice: Choice) -> OcrOutput:
         name, options = choice

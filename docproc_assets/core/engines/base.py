@@ -32,6 +32,7 @@ class OcrOutput:
     truncated: bool = False
     engine: str | None = None  # the model that read the page, when not the engine itself (`auto`)
     engine_version: str | None = None
+    vote: str | None = None  # `auto` read the page twice when unsure: both readings and which it kept
 
 
 @dataclass

@@ -98,7 +98,8 @@ MODELS: dict[str, ModelConfig] = {
         ModelConfig("ppocr-v6", "ppocr_v6", resources=Resources(ram_gib=1.5), max_batch_size=1,
                     options={"Global.use_cls": False, "layout": LAYOUT_MODEL}),
         # auto: each page by the engine for its script (engines/auto.py POLICY; override with options.policy).
-        ModelConfig("auto", "auto", resources=Resources(ram_gib=2.5), max_batch_size=1, options={"layout": LAYOUT_MODEL}),
+        ModelConfig("auto", "auto", resources=Resources(ram_gib=2.5), max_batch_size=1, options={"layout": LAYOUT_MODEL},
+                    revision="2"),  # 2: unsure readings put to a vote
         # rapidocr options measured in engines/rapidocr.py: no line classifier, full-resolution recognition.
         ModelConfig("rapidocr", "rapidocr", resources=Resources(ram_gib=2.0), max_batch_size=1,
                     options={"use_cls": False, "max_side_len": 4000, "det_limit_type": "max", "det_limit_side_len": 2000,
