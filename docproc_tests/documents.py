@@ -246,6 +246,23 @@ HANGUL = "이것은 사용자 설명서의 한 페이지입니다. 프로그램�
 GREEK = "Αυτή είναι μια σελίδα του εγχειριδίου χρήσης. Το πρόγραμμα διαβάζει έγγραφα και αποθηκεύει το κείμενο."
 
 
+HEBREW = "זהו עמוד של המדריך שהתוכנית קוראת ושומרת במסד הנתונים. כל שורה נקראת מימין לשמאל."
+ARABIC = "هذه صفحة من الدليل التي يقرأها البرنامج ويحفظها في قاعدة البيانات. كل سطر يقرأ من اليمين إلى اليسار."
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu")  # Debian's fonts-dejavu-core (make install): Hebrew and Arabic glyphs
+
+
+def rtl_pdf(path: Path, text: str, language: str, repeat: int = 4) -> Path:
+    """A digital page in a right-to-left script, shaped and ordered by MuPDF's HTML layout (HarfBuzz, bidi)
+    in DejaVu Sans: Arabic letters joined as a reader sees them."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=LETTER.width, height=LETTER.height)
+    css = "@font-face {font-family: dv; src: url(DejaVuSans.ttf);} body {font-family: dv; font-size: 14pt;}"
+    page.insert_htmlbox(pymupdf.Rect(72, 72, 540, 720), f'<p dir="rtl" lang="{language}">{" ".join([text] * repeat)}</p>',
+                        css=css, archive=pymupdf.Archive(str(DEJAVU)))
+    doc.save(path)
+    return path
+
+
 def script_pdf(path: Path, text: str, repeat: int = 4) -> Path:
     """A digital page in a non-Latin script, set in the Droid Sans Fallback PyMuPDF ships (Cyrillic, Greek, CJK)."""
     doc = pymupdf.open()

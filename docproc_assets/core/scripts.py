@@ -110,4 +110,6 @@ def language_of(script: str | None, text: str) -> str | None:
         return _latin_language(text)
     if script == "Cyrl":
         return "ukr" if any(ch in _UKRAINIAN for ch in text) else "rus"
+    if script == "Arab":  # letters Arabic lacks: Urdu's, else Persian's
+        return "urd" if any(ch in "ٹڈڑںے" for ch in text) else "fas" if any(ch in "پچژگ" for ch in text) else "ara"
     return {"Grek": "ell", "Hebr": "heb", "Jpan": "jpn", "Hang": "kor"}.get(script)

@@ -37,6 +37,8 @@ def test_script_of_a_text_layer():
     assert scripts.from_text("这是中文文档的一页内容").script == "Hani"
     assert scripts.from_text("이것은 한국어 문서입니다").script == "Hang"
     assert scripts.from_text(D.GREEK).script == "Grek" and scripts.from_text(D.PARAGRAPH).script == "Latn"
+    assert (scripts.from_text(D.ARABIC).script, scripts.from_text(D.ARABIC).language) == ("Arab", "ara")
+    assert (scripts.from_text(D.HEBREW).script, scripts.from_text(D.HEBREW).language) == ("Hebr", "heb")
     assert scripts.from_text("ab 12").script is None  # too few letters to tell
     english = "This is the page of the manual that is read by the program and stored in the database."
     german = "Das ist die Seite des Handbuchs, die von dem Programm gelesen und in der Datenbank gespeichert wird."
@@ -74,6 +76,20 @@ def test_auto_reads_each_page_with_the_engine_for_its_script(pages):
     japanese = extract_with_engine(pages["ja"], Options(), "auto").pages[0]
     assert (japanese.engine, japanese.route.script, japanese.route.language) == ("ppocr-v6", "Jpan", "jpn")
     assert metrics.accuracy(" ".join([D.JAPANESE] * 4), japanese.text()).cer_loose < 0.1
+
+
+@pytest.mark.skipif(not D.DEJAVU.is_dir(), reason="needs fonts-dejavu-core (make install)")
+@pytest.mark.parametrize(("text", "language", "script", "engine", "limit"), [
+    (D.HEBREW, "he", "Hebr", "tesseract (heb+eng)", 0.02), (D.ARABIC, "ar", "Arab", "tesseract (ara+eng)", 0.1)])
+def test_right_to_left_pages_are_read_whole_in_reading_order(tmp_path, text, language, script, engine, limit):
+    """Hebrew and Arabic renders: the script told by OSD, Tesseract with its pack, every line whole and in
+    logical order (the first word first), not only each line's first word reversed."""
+    png = D.render(D.rtl_pdf(tmp_path / f"{language}.pdf", text, language), tmp_path / f"{language}.png", 200)
+    page = extract_with_engine(png, Options(), "auto").pages[0]
+    assert (page.engine, page.route.script) == (engine, script)
+    read = page.text()
+    assert metrics.accuracy(" ".join([text] * 4), read).cer_loose < limit
+    assert read.split()[0] == text.split()[0] and len(read.split()) >= 4 * len(text.split()) - 2
 
 
 def test_auto_beats_the_default_engine_on_cyrillic(pages):

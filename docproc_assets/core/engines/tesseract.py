@@ -81,27 +81,35 @@ class TesseractEngine(OcrEngine):
         return Availability(True, device="cpu")
 
     def recognize(self, image: Image.Image) -> OcrOutput:
-        tesserocr = self._tesserocr
-        level = tesserocr.RIL.TEXTLINE
-        lines: list[OcrLine] = []
         with self._lock:
             self._api.SetImage(image if image.mode in ("L", "RGB") else image.convert("RGB"))
             self._api.Recognize()
-            # The line level: each text line's words, its box and its confidence (Tesseract's
-            # mean of the word confidences, 0..100).
-            iterator = self._api.GetIterator()
-            for item in tesserocr.iterate_level(iterator, level) if iterator is not None else ():
-                try:
-                    text = " ".join((item.GetUTF8Text(level) or "").split())
-                except RuntimeError:  # "No text returned": an empty page or an empty element
-                    continue
-                box = item.BoundingBox(level)
-                if text and box:
-                    lines.append(OcrLine(text, tuple(float(v) for v in box), unit_confidence(item.Confidence(level), 100.0)))
+            tsv = self._api.GetTSVText(0)
             self._api.Clear()
-        return OcrOutput(lines=lines)
+        return OcrOutput(lines=lines_from_tsv(tsv))
 
     def close(self) -> None:
         api, self._api = getattr(self, "_api", None), None
         if api is not None:
             api.End()
+
+
+def lines_from_tsv(tsv: str) -> list[OcrLine]:
+    """Each text line of Tesseract's TSV (level 4: its box) with its words (level 5) in reading order, and
+    the mean of their confidences (0..100). Not tesserocr's line iterator: on right-to-left lines (Hebrew,
+    Arabic) it returned the first word alone, its letters reversed, and dropped the rest of the line."""
+    lines: dict[tuple[str, ...], tuple[tuple[float, ...], list[str], list[float]]] = {}
+    for row in tsv.splitlines():
+        fields = row.split("\t")
+        if len(fields) < 12:
+            continue
+        level, key = fields[0], tuple(fields[1:5])  # page, block, paragraph, line
+        left, top, width, height = (float(v) for v in fields[6:10])
+        if level == "4":
+            lines[key] = ((left, top, left + width, top + height), [], [])
+        elif level == "5" and fields[11].strip() and key in lines:
+            lines[key][1].append(fields[11].strip())
+            if float(fields[10]) >= 0:
+                lines[key][2].append(float(fields[10]))
+    return [OcrLine(" ".join(words), box, unit_confidence(sum(confs) / len(confs), 100.0) if confs else 0.0)
+            for box, words, confs in lines.values() if words]
