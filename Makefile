@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TESSERACT_LANGUAGES := eng deu fra rus ukr bul ell jpn chi-sim chi-tra kor ara heb hin \
 	ces dan nld est fin hun ita lav lit pol por ron slk slv spa swe hrv
 APT_PACKAGES := libreoffice-nogui libmagic1 tesseract-ocr $(addprefix tesseract-ocr-,$(TESSERACT_LANGUAGES)) \
-	qpdf poppler-utils postgresql redis-server chromium fonts-dejavu-core
+	qpdf poppler-utils postgresql redis-server chromium fonts-dejavu-core fonts-lohit-deva
 
 # The paddleocr-pipeline engine's packages, installed without their dependencies: paddlex pins numpy<2.4,
 # PyYAML==6.0.2 and opencv-contrib-python==4.10.0.84, and runs on the project's versions (its dependencies are in

@@ -248,17 +248,20 @@ GREEK = "Αυτή είναι μια σελίδα του εγχειριδίου �
 
 HEBREW = "זהו עמוד של המדריך שהתוכנית קוראת ושומרת במסד הנתונים. כל שורה נקראת מימין לשמאל."
 ARABIC = "هذه صفحة من الدليل التي يقرأها البرنامج ويحفظها في قاعدة البيانات. كل سطر يقرأ من اليمين إلى اليسار."
-DEJAVU = Path("/usr/share/fonts/truetype/dejavu")  # Debian's fonts-dejavu-core (make install): Hebrew and Arabic glyphs
+HINDI = "यह पुस्तिका का एक पृष्ठ है जिसे प्रोग्राम पढ़ता है और डेटाबेस में सहेजता है। हर पंक्ति बाएँ से दाएँ पढ़ी जाती है।"
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # Debian's fonts-dejavu-core (make install): Hebrew, Arabic
+LOHIT = Path("/usr/share/fonts/truetype/lohit-devanagari/Lohit-Devanagari.ttf")  # fonts-lohit-deva (make install)
 
 
-def rtl_pdf(path: Path, text: str, language: str, repeat: int = 4) -> Path:
-    """A digital page in a right-to-left script, shaped and ordered by MuPDF's HTML layout (HarfBuzz, bidi)
-    in DejaVu Sans: Arabic letters joined as a reader sees them."""
+def shaped_pdf(path: Path, text: str, language: str, font: Path, repeat: int = 4) -> Path:
+    """A digital page set by MuPDF's HTML layout (HarfBuzz shaping, bidi) in `font`: Arabic letters joined,
+    Devanagari conjuncts formed, right-to-left lines ordered, as a reader sees them."""
     doc = pymupdf.open()
     page = doc.new_page(width=LETTER.width, height=LETTER.height)
-    css = "@font-face {font-family: dv; src: url(DejaVuSans.ttf);} body {font-family: dv; font-size: 14pt;}"
-    page.insert_htmlbox(pymupdf.Rect(72, 72, 540, 720), f'<p dir="rtl" lang="{language}">{" ".join([text] * repeat)}</p>',
-                        css=css, archive=pymupdf.Archive(str(DEJAVU)))
+    css = f"@font-face {{font-family: f; src: url({font.name});}} body {{font-family: f; font-size: 14pt;}}"
+    direction = ' dir="rtl"' if language in ("he", "ar") else ""
+    page.insert_htmlbox(pymupdf.Rect(72, 72, 540, 720), f'<p{direction} lang="{language}">{" ".join([text] * repeat)}</p>',
+                        css=css, archive=pymupdf.Archive(str(font.parent)))
     doc.save(path)
     return path
 

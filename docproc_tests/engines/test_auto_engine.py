@@ -78,13 +78,15 @@ def test_auto_reads_each_page_with_the_engine_for_its_script(pages):
     assert metrics.accuracy(" ".join([D.JAPANESE] * 4), japanese.text()).cer_loose < 0.1
 
 
-@pytest.mark.skipif(not D.DEJAVU.is_dir(), reason="needs fonts-dejavu-core (make install)")
-@pytest.mark.parametrize(("text", "language", "script", "engine", "limit"), [
-    (D.HEBREW, "he", "Hebr", "tesseract (heb+eng)", 0.02), (D.ARABIC, "ar", "Arab", "tesseract (ara+eng)", 0.1)])
-def test_right_to_left_pages_are_read_whole_in_reading_order(tmp_path, text, language, script, engine, limit):
-    """Hebrew and Arabic renders: the script told by OSD, Tesseract with its pack, every line whole and in
-    logical order (the first word first), not only each line's first word reversed."""
-    png = D.render(D.rtl_pdf(tmp_path / f"{language}.pdf", text, language), tmp_path / f"{language}.png", 200)
+@pytest.mark.parametrize(("text", "language", "font", "script", "engine", "limit"), [
+    (D.HEBREW, "he", D.DEJAVU, "Hebr", "tesseract (heb+eng)", 0.02), (D.ARABIC, "ar", D.DEJAVU, "Arab", "tesseract (ara+eng)", 0.1),
+    (D.HINDI, "hi", D.LOHIT, "Deva", "tesseract (hin+eng)", 0.06)])
+def test_hebrew_arabic_and_devanagari_pages_are_read_whole_in_reading_order(tmp_path, text, language, font, script, engine, limit):
+    """Renders of shaped pages: the script told by OSD, Tesseract with its pack, every line whole and in
+    logical order (the first word first), not only each right-to-left line's first word reversed."""
+    if not font.is_file():
+        pytest.skip(f"needs {font} (make install)")
+    png = D.render(D.shaped_pdf(tmp_path / f"{language}.pdf", text, language, font), tmp_path / f"{language}.png", 200)
     page = extract_with_engine(png, Options(), "auto").pages[0]
     assert (page.engine, page.route.script) == (engine, script)
     read = page.text()
