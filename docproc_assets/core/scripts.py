@@ -37,6 +37,7 @@ class ScriptGuess:
     script: str | None  # ISO 15924: Latn, Cyrl, Grek, Hani, Jpan, Hang, Arab, Hebr, Deva, ...
     language: str | None  # ISO 639-3 where the letters tell it: rus, ukr
     evidence: str
+    tentative: str | None = None  # the script OSD named below its confidence threshold: a candidate, not a verdict
 
 
 @lru_cache(maxsize=8192)
@@ -70,7 +71,8 @@ def from_osd(result: dict) -> ScriptGuess:
     """The script in Tesseract OSD's answer for a page image (orientation.osd)."""
     script_name, confidence = result.get("script_name"), float(result.get("script_conf") or 0.0)
     if not script_name or confidence < MIN_OSD_CONFIDENCE:
-        return ScriptGuess(None, None, f"image (Tesseract OSD): unsure ({script_name or 'no script'}, confidence {confidence:.1f})")
+        return ScriptGuess(None, None, f"image (Tesseract OSD): unsure ({script_name or 'no script'}, confidence {confidence:.1f})",
+                           OSD_SCRIPTS.get(script_name) if script_name else None)
     script = OSD_SCRIPTS.get(script_name)
     return ScriptGuess(script, None, f"image (Tesseract OSD): {script_name}, confidence {confidence:.1f}")
 

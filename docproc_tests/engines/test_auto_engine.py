@@ -139,6 +139,19 @@ def test_a_vote_between_disagreeing_readings_keeps_the_surer_one(pages):
         engine.close()
 
 
+def test_a_vote_keeps_the_reading_in_the_page_script(pages):
+    """PP-OCRv6 has no Hangul letters: whatever it scores, its reading of a Hangul page loses a vote that
+    knows the page is Hangul."""
+    image = Image.open(pages["ko"]).convert("RGB")
+    engine = auto.AutoEngine(get_config("auto"))
+    try:
+        korean, ppocr = engine._read(image, ("tesseract", {"languages": "kor+eng"})), engine._read(image, auto._PPOCR)
+        assert auto.vote(ppocr, korean, "Hang") is korean and auto.vote(korean, ppocr, "Hang") is korean
+        assert korean.vote.endswith("kept tesseract (kor+eng)")
+    finally:
+        engine.close()
+
+
 def test_the_policy_can_be_overridden(pages):
     config = get_config("auto", options={"policy": {"Cyrl": ["tesseract", {"languages": "ukr+eng"}]}})
     assert auto.policy(config)["Cyrl"] == [("tesseract", {"languages": "ukr+eng"})]

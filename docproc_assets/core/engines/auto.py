@@ -21,11 +21,14 @@ order; the next reads the page when one reads almost nothing. Users override ent
 override / DOCPROC_MODEL_OVERRIDES): {"auto": {"options": {"policy": {"Cyrl": ["tesseract", {"languages": "ukr+eng"}]}}}}.
 Each page records the engine that read it; the sub-engines are loaded once, when a page first needs them.
 
-When unsure of a reading (its mean line confidence below `vote_below`, 0.80 by default, or a page whose
-script no letter told) and the page's script lists a second engine, that engine reads the page too:
-the two readings' agreement (rapidfuzz ratio) and confidences decide. Readings that agree (>= 0.90) keep
-the policy's first; otherwise the more confident one is kept (on a Russian render PP-OCRv6's Latin
-look-alikes scored 0.92 against Tesseract's 0.97, agreement 0.07: the engines' confidences are not on one
+Where OSD names a script below its confidence threshold whose engine is not the fallback's (a Hebrew page
+with OSD at 0.4), that engine's reading and the fallback's vote. When unsure of a reading (its mean line
+confidence below `vote_below`, 0.80 by default, or a page whose script no letter told) and the page's
+script lists a second engine, that engine reads the page too:
+the two readings' agreement (rapidfuzz ratio), scripts and confidences decide. Readings that agree (>= 0.90)
+keep the policy's first; otherwise one in the page's script beats one that is not, then the more
+confident one, its confidence weighed by the share of the page's characters it read (on a Russian render
+PP-OCRv6's Latin look-alikes scored 0.92 against Tesseract's 0.97, agreement 0.07: the engines' confidences are not on one
 scale, and a margin for the first reading would have kept the wrong one). The page's `engine_vote` says
 what was compared and kept; the report counts votes and how often the second reading won.
 """
@@ -88,12 +91,21 @@ def _confidence(output: OcrOutput) -> float | None:
     return sum(scores) / len(scores) if scores else None
 
 
-def vote(first: OcrOutput, second: OcrOutput) -> OcrOutput:
+def _score(output: OcrOutput, script: str | None, most: int) -> tuple[bool, float]:
+    """(its letters are in the page's script, confidence times its share of the longer reading's characters)."""
+    in_script = script is None or scripts.from_text(_text(output)).script == script
+    return in_script, (_confidence(output) or 0.0) * _characters(output) / max(1, most)
+
+
+def vote(first: OcrOutput, second: OcrOutput, script: str | None = None) -> OcrOutput:
     """The reading to keep of two, with `vote` saying why: agreeing readings keep the first (the policy's
-    preference), otherwise the more confident one."""
+    preference). Otherwise a reading in the page's `script` (where known) beats one that is not (PP-OCRv6
+    reads Hangul or Hebrew as confident look-alikes of its own letters), then confidence weighed by how
+    much of the page each read."""
     agreement = fuzz.ratio(" ".join(_text(first).split()), " ".join(_text(second).split())) / 100
     a, b = _confidence(first), _confidence(second)
-    kept = second if agreement < AGREEMENT and b is not None and (a is None or b > a) else first
+    most = max(_characters(first), _characters(second))
+    kept = second if agreement < AGREEMENT and _score(second, script, most) > _score(first, script, most) else first
     shown = ", ".join(f"{o.engine} {'-' if c is None else f'{c:.2f}'}" for o, c in ((first, a), (second, b)))
     kept.vote = f"{shown}; agreement {agreement:.2f}; kept {kept.engine}"
     return kept
@@ -147,20 +159,26 @@ class AutoEngine(OcrEngine):
         if script is None:  # OSD was unsure: the fallback reads first, and its text tells the script
             first = self._read(image, _PPOCR)
             script = scripts.from_text(_text(first)).script
+            hunch = self.choices(guess.tentative)[0] if guess.tentative else _PPOCR
+            if hunch != _PPOCR and (script is None or hunch not in self.choices(script)):
+                # OSD's unsure script needs another engine than what the fallback's letters suggest: the
+                # two readings vote (PP-OCRv6 reads a Hebrew page as confident Latin look-alikes)
+                return vote(first, self._read(image, hunch), guess.tentative)
             found = self.choices(script)
             choices = [c for c in found if c != _PPOCR]
             if not choices or found[0] == _PPOCR and _characters(first) >= MIN_CHARACTERS:
-                return self._second_opinion(image, first, [_PPOCR], found if script else POLICY["Latn"], unknown=script is None)
+                return self._second_opinion(image, first, [_PPOCR], found if script else POLICY["Latn"], unknown=script is None,
+                                            script=script)
         output, tried = None, []
         for choice in choices:
             tried.append(choice)
             output = self._read(image, choice)
             if _characters(output) >= MIN_CHARACTERS:
                 break
-        return self._second_opinion(image, output, tried, choices)
+        return self._second_opinion(image, output, tried, choices, script=script)
 
     def _second_opinion(self, image: Image.Image, output: OcrOutput, tried: list[Choice], choices: list[Choice],
-                        unknown: bool = False) -> OcrOutput:
+                        unknown: bool = False, script: str | None = None) -> OcrOutput:
         """The script's next engine, where one is left: instead of a reading of almost nothing, or beside
         an unsure one (low confidence, or no letter told the script), `vote` keeping one of the two."""
         others = [c for c in choices if c not in tried]
@@ -172,7 +190,7 @@ class AutoEngine(OcrEngine):
         confidence = _confidence(output)
         if not unknown and confidence is not None and confidence >= float(self.config.options.get("vote_below", VOTE_BELOW)):
             return output
-        return vote(output, self._read(image, others[0]))
+        return vote(output, self._read(image, others[0]), script)
 
     def _read(self, image: Image.Image, choice: Choice) -> OcrOutput:
         name, options = choice
