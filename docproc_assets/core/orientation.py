@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 MIN_CONFIDENCE = 4.0  # wrong answers seen at 0.2-0.3 (tiny images); right ones at 9-30
 MIN_SIDE = 64  # OSD needs some text; below this the image is left alone
+WEAK_SCRIPT = 3.0  # a script confidence below this on an image smaller than SMALL_IMAGE: asked again at 2x
+SMALL_IMAGE = 2500  # pixels on the longer side: a letter page below ~230 dpi
 
 _lock = threading.Lock()
 _api = None
@@ -51,16 +53,27 @@ def _osd_api():
 
 def osd(image: Image.Image) -> dict:
     """Tesseract OSD's answer for the image (orient_deg, orient_conf, script_name, script_conf); {} when
-    it cannot tell (too little text, OSD missing)."""
+    it cannot tell (too little text, OSD missing). A weak script answer on a small image is asked again
+    of the image at twice the size, and the surer answer kept: a 150-dpi Devanagari page read "Latin 1.67"
+    as it was, "Devanagari 2.0" at 300 dpi."""
     if min(image.size) < MIN_SIDE:
         return {}
+    gray = image.convert("L")
+    result = _detect(gray)
+    if result and max(gray.size) < SMALL_IMAGE and float(result.get("script_conf") or 0.0) < WEAK_SCRIPT:
+        again = _detect(gray.resize((gray.width * 2, gray.height * 2), Image.Resampling.LANCZOS))
+        if float(again.get("script_conf") or 0.0) > float(result.get("script_conf") or 0.0):
+            result = again
+    return result
+
+
+def _detect(gray: Image.Image) -> dict:
     with _lock:
         api = _osd_api()
         if api is None:
             return {}
-        try:
-            gray = image.convert("L")  # raw bytes, not SetImage's PIL conversion: on a Devanagari page that gave
-            api.SetImageBytes(gray.tobytes(), gray.width, gray.height, 1, gray.width)  # "Japanese 0.02, 90°" for Devanagari 9.8, 0°
+        try:  # raw bytes, not SetImage's PIL conversion: on a Devanagari page that said "Japanese 0.02, 90°"
+            api.SetImageBytes(gray.tobytes(), gray.width, gray.height, 1, gray.width)  # for "Devanagari 9.8, 0°"
             return api.DetectOrientationScript() or {}
         except Exception as exc:  # OSD finds too little text: not a reason to fail the page
             log.debug("OSD failed: %s", exc)

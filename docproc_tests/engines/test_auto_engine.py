@@ -94,6 +94,22 @@ def test_hebrew_arabic_and_devanagari_pages_are_read_whole_in_reading_order(tmp_
     assert read.split()[0] == text.split()[0] and len(read.split()) >= 4 * len(text.split()) - 2
 
 
+def test_a_weak_osd_answer_on_a_small_page_is_asked_again_larger(tmp_path):
+    """At 150 dpi OSD called bench/scripts.py's Devanagari page Latin (1.67); twice the size, Devanagari."""
+    if not D.LOHIT.is_file():
+        pytest.skip(f"needs {D.LOHIT} (make install)")
+    import importlib.util
+
+    from docproc_assets.core.orientation import osd
+
+    spec = importlib.util.spec_from_file_location("bench_scripts", Path(__file__).parents[2] / "bench" / "scripts.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.make_pages(tmp_path, dpi=150)
+    result = osd(Image.open(tmp_path / "devanagari.png"))
+    assert result["script_name"] == "Devanagari" and result["orient_deg"] == 0
+
+
 def test_auto_beats_the_default_engine_on_cyrillic(pages):
     """What `auto` is for: PP-OCRv6's recogniser has no Cyrillic letters."""
     default = extract_with_engine(pages["ru"], Options(), "ppocr-v6").text()
