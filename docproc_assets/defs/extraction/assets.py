@@ -13,8 +13,8 @@ import dagster as dg
 from docproc_assets.core import stages
 from docproc_assets.core.engines.registry import MODELS, ModelConfig
 from docproc_assets.core.pools import CPU_STEP_TAGS, needs_gpu, pool_for, queue_tags
-from docproc_assets.defs.extraction.partitions import document_id, documents, per_chunk
-from docproc_assets.defs.intake.assets import document_metadata, document_routes
+from docproc_assets.defs.extraction.partitions import documents, per_chunk
+from docproc_assets.defs.intake.assets import describe_partitions, document_routes, partition_documents
 from docproc_assets.defs.resources import DocprocResource, store_metadata
 
 
@@ -24,8 +24,9 @@ def asset_name(model: str) -> str:
 
 def extract_model(context: dg.AssetExecutionContext, docproc: DocprocResource, model: str) -> dg.MaterializeResult:
     """Take these documents, run this model on the pages of its track, write one row per document."""
-    keys = {document_id(k): k for k in context.partition_keys}
+    keys = partition_documents(context)
     ids = list(keys)
+    objects = docproc.objects()
     docproc.apply_model_overrides()
     store = docproc.store()
     version = stages.model_version(model)
@@ -33,7 +34,7 @@ def extract_model(context: dg.AssetExecutionContext, docproc: DocprocResource, m
     problem = None if model == stages.DIRECT else (lambda: stages.engine_problem(model, docproc.gpu_budget_gib))
     context.log.info(f"{model}: chunk of {len(ids)} documents, {len(cached)} cached ({version})")
     result = stages.extract_chunk(
-        docproc.objects(), ids, model, version, cached, outputs=docproc.outputs(), unavailable=problem,
+        objects, ids, model, version, cached, outputs=docproc.outputs(), unavailable=problem,
         timeout=docproc.document_timeout_s, memory_mb=docproc.memory_limit_mb(), run_id=context.run.run_id,
         on_document=context.log.info,
     )
@@ -41,11 +42,7 @@ def extract_model(context: dg.AssetExecutionContext, docproc: DocprocResource, m
     store.stage("page_reads", result.page_rows)
     store.flush(wait=5)
     pages = sum(r["pages"] for r in result.rows)
-    objects = docproc.objects()
-    names = {r["document_id"]: r for r in stages.register(objects, [i for i in ids if objects.exists(i)])}
-    for row in result.rows:  # each partition's page: which file, and how this model did on it
-        context.add_asset_metadata({**document_metadata(names.get(row["document_id"], {})), **read_result(row)},
-                                   partition_key=keys[row["document_id"]])
+    describe_partitions(context, objects, keys, result.rows, read_result)  # which file, how this model did on it
     context.log.info(f"{model}: {result.computed} computed, {result.cached} cached, {result.failed} failed, "
                      f"{pages} pages in {result.seconds:.1f} s")
     return dg.MaterializeResult(metadata={

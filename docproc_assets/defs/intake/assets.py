@@ -1,5 +1,7 @@
 """Documents in, and the track of every page."""
 
+from collections.abc import Callable
+
 import dagster as dg
 
 from docproc_assets.core import evaluation, stages
@@ -15,7 +17,7 @@ def raw_documents(context: dg.AssetExecutionContext, docproc: DocprocResource) -
     name and the sha256 of its bytes: the same file dropped twice is one document. Writes the `documents`
     table, and `ground_truth` where a `NAME.gt.txt` sidecar lies beside the registered file."""
     objects = docproc.objects()
-    keys = {document_id(k): k for k in context.partition_keys}
+    keys = partition_documents(context)
     ids = list(keys)
     known = [i for i in ids if objects.exists(i)]
     rows = stages.register(objects, known)
@@ -40,7 +42,7 @@ def document_routes(context: dg.AssetExecutionContext, docproc: DocprocResource)
     """Track (direct | ocr | mixed) and evidence per document and page: visible and invisible characters,
     image coverage, garbled ratio, and the reason for each page's decision. Writes `pages` and the
     track, page count and status of `documents`."""
-    keys = {document_id(k): k for k in context.partition_keys}
+    keys = partition_documents(context)
     objects = docproc.objects()
     result = stages.route(objects, list(keys), timeout=docproc.document_timeout_s,
                           memory_mb=docproc.memory_limit_mb(), on_document=context.log.info)
@@ -48,10 +50,7 @@ def document_routes(context: dg.AssetExecutionContext, docproc: DocprocResource)
     store.stage("documents", result.documents)
     store.stage("pages", result.pages)
     store.flush(wait=5)
-    registered = {r["document_id"]: r for r in stages.register(objects, [i for i in keys if objects.exists(i)])}
-    for row in result.documents:
-        context.add_asset_metadata({**document_metadata(registered.get(row["document_id"], {})), **route_metadata(row)},
-                                   partition_key=keys[row["document_id"]])
+    describe_partitions(context, objects, keys, result.documents, route_metadata)
     tracks = {}
     for row in result.documents:
         tracks[row["track"] or "error"] = tracks.get(row["track"] or "error", 0) + 1
@@ -60,6 +59,20 @@ def document_routes(context: dg.AssetExecutionContext, docproc: DocprocResource)
         "cached": result.cached, "failed": result.failed, **{f"track_{k}": v for k, v in sorted(tracks.items())},
         **store_metadata(store),
     })
+
+
+def partition_documents(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """The step's documents: document_id -> partition key."""
+    return {document_id(k): k for k in context.partition_keys}
+
+
+def describe_partitions(context: dg.AssetExecutionContext, objects, keys: dict[str, str], rows: list[dict],
+                        found: Callable[[dict], dict]) -> None:
+    """Each row's partition page: its file, from the object store, and what this step found (`found(row)`)."""
+    registered = {r["document_id"]: r for r in stages.register(objects, [i for i in keys if objects.exists(i)])}
+    for row in rows:
+        context.add_asset_metadata({**document_metadata(registered.get(row["document_id"], {})), **found(row)},
+                                   partition_key=keys[row["document_id"]])
 
 
 def document_metadata(row: dict) -> dict:
