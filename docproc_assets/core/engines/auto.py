@@ -24,12 +24,11 @@ Each page records the engine that read it; the sub-engines are loaded once, when
 Where OSD names a script below its confidence threshold whose engine is not the fallback's (a Hebrew page
 with OSD at 0.4), that engine's reading and the fallback's vote. When unsure of a reading (its mean line
 confidence below `vote_below`, 0.80 by default, or a page whose script no letter told) and the page's
-script lists a second engine, that engine reads the page too:
-the two readings' agreement (rapidfuzz ratio), scripts and confidences decide. Readings that agree (>= 0.90)
+script lists a second engine, that engine reads the page too: the two readings' agreement (rapidfuzz ratio), scripts and confidences decide. Readings that agree (>= 0.90)
 keep the policy's first; otherwise one in the page's script beats one that is not, then the more
 confident one, its confidence weighed by the share of the page's characters it read (on a Russian render
-PP-OCRv6's Latin look-alikes scored 0.92 against Tesseract's 0.97, agreement 0.07: the engines' confidences are not on one
-scale, and a margin for the first reading would have kept the wrong one). The page's `engine_vote` says
+PP-OCRv6's Latin look-alikes scored 0.92 against Tesseract's 0.97, agreement 0.07: the engines'
+confidences are not on one scale, and a margin for the first reading would have kept the wrong one). The page's `engine_vote` says
 what was compared and kept; the report counts votes and how often the second reading won.
 """
 
@@ -167,20 +166,19 @@ class AutoEngine(OcrEngine):
             found = self.choices(script)
             choices = [c for c in found if c != _PPOCR]
             if not choices or found[0] == _PPOCR and _characters(first) >= MIN_CHARACTERS:
-                return self._second_opinion(image, first, [_PPOCR], found if script else POLICY["Latn"], unknown=script is None,
-                                            script=script)
+                return self._second_opinion(image, first, [_PPOCR], found if script else POLICY["Latn"], script)
         output, tried = None, []
         for choice in choices:
             tried.append(choice)
             output = self._read(image, choice)
             if _characters(output) >= MIN_CHARACTERS:
                 break
-        return self._second_opinion(image, output, tried, choices, script=script)
+        return self._second_opinion(image, output, tried, choices, script)
 
     def _second_opinion(self, image: Image.Image, output: OcrOutput, tried: list[Choice], choices: list[Choice],
-                        unknown: bool = False, script: str | None = None) -> OcrOutput:
+                        script: str | None) -> OcrOutput:
         """The script's next engine, where one is left: instead of a reading of almost nothing, or beside
-        an unsure one (low confidence, or no letter told the script), `vote` keeping one of the two."""
+        an unsure one (low confidence, or no letter told the script: `script` None), `vote` keeping one."""
         others = [c for c in choices if c not in tried]
         if not others:
             return output
@@ -188,7 +186,7 @@ class AutoEngine(OcrEngine):
             other = self._read(image, others[0])
             return other if _characters(other) > _characters(output) else output
         confidence = _confidence(output)
-        if not unknown and confidence is not None and confidence >= float(self.config.options.get("vote_below", VOTE_BELOW)):
+        if script is not None and confidence is not None and confidence >= float(self.config.options.get("vote_below", VOTE_BELOW)):
             return output
         return vote(output, self._read(image, others[0]), script)
 
