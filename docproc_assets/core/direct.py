@@ -85,21 +85,21 @@ def _text_blocks(lines: list[Line], skip: set[tuple[int, int]] = frozenset()) ->
     split where the size or weight of the lines changes, and before each bullet line.
     """
     out = []
-    for _, in_block in groupby((ln for ln in lines if (ln.block, ln.number) not in skip), key=attrgetter("block")):
-        groups: list[list[tuple[str, Box, dict]]] = [[]]
+    kept = (ln for ln in lines if (ln.block, ln.number) not in skip) if skip else lines
+    for _, in_block in groupby(kept, key=attrgetter("block")):
+        groups: list[list[Line]] = [[]]
         previous = None
         for line in in_block:
-            main = line.spans[0] if len(line.spans) == 1 else max(line.spans, key=lambda s: len(s["text"].strip()))
-            signature = _signature(main)
-            if groups[-1] and (signature != previous or (_BULLET.match(line.text) and _BULLET.match(groups[-1][0][0]))):
+            signature = _signature(line.main)
+            if groups[-1] and (signature != previous or (_BULLET.match(line.text) and _BULLET.match(groups[-1][0].text))):
                 groups.append([])
-            groups[-1].append((line.text, line.bbox, main))
+            groups[-1].append(line)
             previous = signature
         for group in filter(None, groups):
-            bbox = enclosing([b for _, b, _ in group])
-            text_lines = [TextLine(content=c, bbox=BoundingBox.of(b), style=_style(span)) for c, b, span in group]
-            dominant = max(text_lines, key=lambda ln: len(ln.content)).style
-            out.append(("\n".join(ln.content for ln in text_lines), bbox, dominant, text_lines))
+            text_lines = [TextLine(content=ln.text, bbox=BoundingBox.of(ln.bbox), style=_style(ln.main)) for ln in group]
+            dominant = max(group, key=lambda ln: len(ln.text))
+            bbox = group[0].bbox if len(group) == 1 else enclosing([ln.bbox for ln in group])
+            out.append(("\n".join(ln.text for ln in group), bbox, _style(dominant.main), text_lines))
     return out
 
 

@@ -30,7 +30,7 @@ def is_visible(span: dict[str, Any]) -> bool:
 
 def normalise(text: str) -> str:
     """The text a user searches for: ligatures spelled out, soft hyphens gone (nothing else changes)."""
-    return text.translate(_TRANSLATE)
+    return text if text.isascii() else text.translate(_TRANSLATE)  # translate() by a dict is slow; ASCII holds neither
 
 
 def characters(text: str) -> Counter[str]:

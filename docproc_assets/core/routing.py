@@ -87,7 +87,7 @@ class Line:
     number: int  # its index in that block
     bbox: Box
     text: str  # its visible text, normalised (fidelity.normalise) and stripped
-    spans: list[dict[str, Any]]  # its visible spans that hold more than spaces
+    main: dict[str, Any]  # its visible span holding the most characters: the line's style
 
 
 @dataclass
@@ -125,6 +125,21 @@ def unmapped_fonts(page: pymupdf.Page) -> set[str]:
     return names
 
 
+class FontMaps:
+    """Which of a document's fonts lack a Unicode map. A page's fonts are read (get_fonts, ~0.2 ms)
+    only when its text uses a font no earlier page did: a book's pages share a handful of fonts."""
+
+    def __init__(self) -> None:
+        self._unmapped: dict[str, bool] = {}
+
+    def unmapped(self, page: pymupdf.Page, names: set[str]) -> set[str]:
+        """Those of `names` (fonts the page's text is set in) without a Unicode map."""
+        if not names <= self._unmapped.keys():
+            found = unmapped_fonts(page)
+            self._unmapped.update((name, name in found) for name in names | found)
+        return {name for name in names if self._unmapped[name]}
+
+
 def coverage(boxes: list[tuple[float, float, float, float]], rect: pymupdf.Rect, grid: int = 64) -> float:
     """Share of the page covered by the union of boxes, on a coarse grid (overlaps count once)."""
     if not boxes or rect.is_empty:
@@ -156,36 +171,36 @@ class TextStats:
     unmapped: int = 0
     fonts: FontProfile = field(default_factory=FontProfile)
     lines: list[Line] = field(default_factory=list)
+    font_chars: Counter[str] = field(default_factory=Counter)  # visible characters by font name
 
 
-def text_stats(text: dict[str, Any], unmapped: set[str]) -> TextStats:
+def text_stats(text: dict[str, Any]) -> TextStats:
     """The routing evidence of a text pass, and its visible lines (the one walk over its spans, kept
     lean: per span only a count by style; sizes, bold and unmapped fonts are read per distinct style)."""
     stats, parts, styles, invisible = TextStats(), [], Counter(), 0
     lines = stats.lines
     for b, block in enumerate(text.get("blocks", ())):
         for number, line in enumerate(block.get("lines", ())):
-            shown, start = [], len(parts)
+            main, most, start = None, 0, len(parts)
             for span in line["spans"]:
                 s = span["text"]
-                n = len(s) - s.count(" ")
-                if not (span.get("alpha", 255) and span.get("char_flags", 16) & VISIBLE_CHAR_FLAGS):  # fidelity.is_visible, inlined
-                    invisible += n
+                if not (span["alpha"] and span["char_flags"] & VISIBLE_CHAR_FLAGS):  # fidelity.is_visible, inlined
+                    invisible += len(s) - s.count(" ")
                     continue
                 parts.append(s)
-                if n:
+                if s != " " and (n := len(s) - s.count(" ")):  # many PDFs set each space between words as a span of its own
                     styles[span["size"], span["flags"], span["font"]] += n
-                    if s.strip():
-                        shown.append(span)
-            if shown and (content := normalise("".join(parts[start:])).strip()):
-                lines.append(Line(b, number, tuple(line["bbox"]), content, shown))
+                    if n > most and not s.isspace():
+                        main, most = span, n
+            if main is not None and (content := normalise("".join(parts[start:])).strip()):
+                lines.append(Line(b, number, tuple(line["bbox"]), content, main))
     stats.invisible, stats.garbled = invisible, garbled_chars("".join(parts))
     sizes: Counter[float] = Counter()
     bold_chars = 0
     for (size, flags, font), n in styles.items():
         sizes[round(size, 1)] += n
         bold_chars += n if bold(flags, font) else 0
-        stats.unmapped += n if unmapped and _strip_subset(font) in unmapped else 0
+        stats.font_chars[_strip_subset(font)] += n
     stats.visible = total = sum(sizes.values())
     if total:
         stats.fonts = FontProfile(
@@ -196,10 +211,14 @@ def text_stats(text: dict[str, Any], unmapped: set[str]) -> TextStats:
     return stats
 
 
-def analyse_page(page: pymupdf.Page, mode: TrackMode = TrackMode.AUTO) -> PageAnalysis:
-    """Route one PDF page, keeping the text pass for direct extraction."""
+def analyse_page(page: pymupdf.Page, mode: TrackMode = TrackMode.AUTO, fonts: FontMaps | None = None) -> PageAnalysis:
+    """Route one PDF page, keeping the text pass for direct extraction. `fonts`: the document's, shared
+    by its pages."""
     text = page.get_text("dict", flags=TEXT_FLAGS)
-    stats = text_stats(text, unmapped_fonts(page))
+    stats = text_stats(text)
+    if stats.font_chars:
+        unmapped = (fonts or FontMaps()).unmapped(page, set(stats.font_chars))
+        stats.unmapped = sum(n for font, n in stats.font_chars.items() if font in unmapped)
     boxes = image_boxes(page) if page.get_images(full=False) or stats.visible < SCAN_TEXT_CHARS else []
     route = PageRoute(
         track=Track.DIRECT,
