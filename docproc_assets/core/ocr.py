@@ -16,11 +16,12 @@ from statistics import fmean
 
 from PIL import Image
 
-from docproc_assets.core import regions
+from docproc_assets.core import regions, tables
 from docproc_assets.core.document import BoundingBox, DocumentElement, ElementType, TableCell, TextLine
 from docproc_assets.core.engines.base import OcrEngine, OcrLine, OcrOutput
 from docproc_assets.core.layout import CAPTION, Box, enclosing, reading_order
 from docproc_assets.core.orientation import upright_with_script
+from docproc_assets.core.routing import Line
 from docproc_assets.core.scripts import ScriptGuess
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,60 @@ def _region_drafts(region: regions.Region, lines: list[OcrLine], line_height: fl
             return [_Draft(ElementType.LIST_ITEM, enclosing([ln.bbox for ln in row]), row, t) for row, t in zip(rows, texts, strict=True)]
         if CAPTION.match(texts[0]) and sum(map(len, texts)) < 400:
             kind = ElementType.CAPTION
+        elif found := unruled_tables(lines, line_height):
+            return _text_around_tables(region, rows, found, line_height)
     return [_region_draft(kind, region, lines, rows, line_height)]
+
+
+def unruled_tables(lines: list[OcrLine], line_height: float) -> list[list[list[OcrLine]]]:
+    """Tables among lines no layout region calls one (the layout model misses some, more often at 150
+    dpi), by the direct track's rule (core/tables.py): three or more rows whose gaps line up, with a
+    column of figures; measured in units where a line is 12 high, whatever the resolution. A table of
+    contents (two columns, the second page numbers that never fall) stays text. Rows of lines each."""
+    scale = line_height / LINE_POINTS
+    segments = [Line(0, i, tuple(v / scale for v in ln.bbox), ln.text.strip(), {}) for i, ln in enumerate(lines)]
+    return [[[lines[seg.number] for seg in row] for row in table.rows]
+            for table in tables.find(segments) if not _contents_list([[seg.text for seg in row] for row in table.rows])]
+
+
+def _contents_list(rows: list[list[str]]) -> bool:
+    pages = [row[-1] for row in rows]
+    if len(rows[0]) != 2 or not all(p.isdigit() for p in pages):
+        return False
+    return all(int(a) <= int(b) for a, b in zip(pages, pages[1:], strict=False))
+
+
+def _table_draft(rows: list[list[OcrLine]]) -> _Draft:
+    ordered = [ln for row in rows for ln in row]
+    return _Draft(ElementType.TABLE, enclosing([ln.bbox for ln in ordered]), ordered,
+                  "\n".join(" | ".join(ln.text.strip() for ln in row) for row in rows),
+                  cells=[(r, c, ln.text.strip(), ln.bbox) for r, row in enumerate(rows) for c, ln in enumerate(row)])
+
+
+def _text_around_tables(region: regions.Region, rows: list[list[OcrLine]], found: list[list[list[OcrLine]]],
+                        line_height: float) -> list[_Draft]:
+    """A text region holding unruled tables: each table one element, the rows above, between and below
+    them text elements of their own, top to bottom."""
+    table_of = {id(ln): t for t, table in enumerate(found) for row in table for ln in row}
+    drafts: list[_Draft] = []
+    run: list[OcrLine] = []
+
+    def flush() -> None:
+        if run:
+            drafts.append(_region_draft(ElementType.TEXT, region, list(run), regions.rows(run), line_height))
+            run.clear()
+
+    emitted: set[int] = set()
+    for row in rows:
+        for line in row:
+            if (t := table_of.get(id(line))) is None:
+                run.append(line)
+            elif t not in emitted:
+                flush()
+                drafts.append(_table_draft(found[t]))
+                emitted.add(t)
+    flush()
+    return drafts
 
 
 def _region_draft(kind: ElementType, region: regions.Region, lines: list[OcrLine], rows: list[list[OcrLine]],
@@ -180,7 +234,10 @@ def line_elements(
     line_height = heights[len(heights) // 2] if heights else LINE_POINTS * pixels_per_point
     held, loose = regions.assign(lines, page_regions or [], margin=line_height / 2)
     drafts = [d for region, members in held for d in _region_drafts(region, members, line_height, len(lines))]
-    for block in merge_lines(loose):
+    loose_tables = unruled_tables(loose, line_height)
+    drafts += [_table_draft(table) for table in loose_tables]
+    tabled = {id(ln) for table in loose_tables for row in table for ln in row}
+    for block in merge_lines([ln for ln in loose if id(ln) not in tabled]):
         drafts.append(_Draft(ElementType.TEXT, enclosing([ln.bbox for ln in block]), block, "\n".join(ln.text.strip() for ln in block)))
     order = _order_with_figures(drafts, line_height / LINE_POINTS)
 

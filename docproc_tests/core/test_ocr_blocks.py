@@ -28,3 +28,36 @@ def test_unrotate_maps_boxes_back():
     assert unrotate((0, 0, 10, 5), 180, (200, 100)) == (190, 95, 200, 100)
     assert unrotate((0, 0, 10, 5), 270, (200, 100)) == (0, 190, 5, 200)
     assert unrotate((1, 2, 3, 4), 0, (200, 100)) == (1, 2, 3, 4)
+
+
+def _row(y: float, *cells: tuple[str, float, float]) -> list[OcrLine]:
+    return [OcrLine(text, (x0, y, x1, y + 13)) for text, x0, x1 in cells]
+
+
+def test_a_table_the_layout_model_missed_is_found_inside_its_text_region():
+    """A text region (the layout model's verdict) holding a price list: the list becomes a table with its
+    cells, the prose above and below stays text, in page order, every line once."""
+    from docproc_assets.core.regions import Region
+
+    lines = (_row(100, ("Estimate for the repair of the rear bumper.", 100, 420))
+             + _row(120, ("Paint supplies", 100, 220), ("60", 380, 400))
+             + _row(136, ("Body supplies", 100, 210), ("30", 380, 400))
+             + _row(152, ("Other charges", 100, 215), ("15.50", 370, 400))
+             + _row(180, ("Prices may vary with the maker's updates.", 100, 410)))
+    elements = line_elements(lines, 1.0, 1, page_regions=[Region("text", (90, 90, 430, 200), 0.9)])
+    assert [e.type for e in elements] == ["text", "table", "text"]
+    table = elements[1]
+    assert [(c.row, c.col, c.content) for c in table.cells] == [
+        (0, 0, "Paint supplies"), (0, 1, "60"), (1, 0, "Body supplies"), (1, 1, "30"), (2, 0, "Other charges"), (2, 1, "15.50")]
+    assert table.content == "Paint supplies | 60\nBody supplies | 30\nOther charges | 15.50"
+    assert [e.content for e in (elements[0], elements[2])] == [
+        "Estimate for the repair of the rear bumper.", "Prices may vary with the maker's updates."]
+
+
+def test_a_table_of_contents_stays_text():
+    """Titles and page numbers that never fall line up like a table; they are a table of contents."""
+    lines = [ln for i, (title, page) in enumerate([("Introduction", "1"), ("Installing", "3"), ("Usage", "3"), ("Reference", "12")])
+             for ln in _row(100 + 16 * i, (title, 100, 200), (page, 380, 392))]
+    elements = line_elements(lines, 1.0, 1)
+    assert {e.type for e in elements} == {"text"}
+    assert [ln.content for e in elements for ln in e.lines] == ["Introduction", "1", "Installing", "3", "Usage", "3", "Reference", "12"]

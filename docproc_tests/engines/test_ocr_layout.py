@@ -89,7 +89,8 @@ def test_no_layout_turns_the_stage_off_and_changes_the_cache_key(pages, tmp_path
     without = docproc("extract", pages["report"], "--format", "json", "--no-layout")
     assert with_layout.returncode == without.returncode == 0, without.stderr
     typed, plain = (json.loads(r.stdout)["pages"][0] for r in (with_layout, without))
-    assert {e["type"] for e in plain["elements"]} == {"text"}
+    assert {e["type"] for e in plain["elements"]} == {"text", "table"}  # no regions typed; the table found from its rows
+    assert_sales_table([e for e in plain["elements"] if e["type"] == "table"])
     assert {"heading", "table", "header"} <= {e["type"] for e in typed["elements"]}
     assert plain["engine_version"] != typed["engine_version"]
     assert "Annual Results" in " ".join(e["content"] for e in plain["elements"])
@@ -102,7 +103,18 @@ def test_a_failing_layout_model_leaves_the_page_read(pages, monkeypatch):
     monkeypatch.setattr(regions, "page_regions", broken)
     doc = extract_with_engine(pages["report"], Options(), DEFAULT_ENGINE)
     assert doc.status == "ok" and "Annual Results" in doc.text()
-    assert {e.type for e in doc.pages[0].elements} == {ElementType.TEXT}
+    assert {e.type for e in doc.pages[0].elements} == {ElementType.TEXT, ElementType.TABLE}
+    assert_sales_table([e.model_dump(mode="json") for e in doc.pages[0].elements if e.type == ElementType.TABLE])
+
+
+def assert_sales_table(found: list[dict]) -> None:
+    """The report's 3 x 3 table, found without the layout model (aligned gaps, a column of figures):
+    every cell where the source page sets it, and no prose line inside."""
+    (table,) = found
+    cells = {(c["row"], c["col"]): c["content"] for c in table["cells"]}
+    assert cells == {(0, 0): "Region", (0, 1): "Sales", (0, 2): "Growth", (1, 0): "North", (1, 1): "120", (1, 2): "5%",
+                     (2, 0): "South", (2, 1): "98", (2, 2): "3%"}
+    assert table["content"].splitlines() == ["Region | Sales | Growth", "North | 120 | 5%", "South | 98 | 3%"]
 
 
 def line(text: str, x0: float, y0: float, x1: float, y1: float) -> OcrLine:
