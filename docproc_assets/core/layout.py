@@ -41,9 +41,17 @@ def _gutter(boxes: Sequence[Box], idx: list[int], scale: float) -> tuple[float, 
         mid = (gap[0] + gap[1]) / 2
         left = [boxes[i] for i in idx if boxes[i][2] <= mid]
         right = [boxes[i] for i in idx if boxes[i][0] >= mid]
-        if not _rows_aligned(left, right, scale):
+        if not _stacked(left, right) and not _rows_aligned(left, right, scale):
             return gap
     return None
+
+
+def _stacked(left: list[Box], right: list[Box]) -> bool:
+    """Does one side lie wholly above the other (a page number in the top corner over the page's text)?
+    Columns stand side by side; these are bands, read top to bottom."""
+    if not left or not right:
+        return False
+    return max(b[3] for b in left) <= min(b[1] for b in right) or max(b[3] for b in right) <= min(b[1] for b in left)
 
 
 def _rows_aligned(left: list[Box], right: list[Box], scale: float) -> bool:

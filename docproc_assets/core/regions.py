@@ -29,7 +29,7 @@ from docproc_assets.core.layout import Box
 
 log = logging.getLogger(__name__)
 
-MODEL = "pp-layout-cdla"  # the name engines carry in their `layout` option: part of their cache key
+MODEL = "pp-layout-cdla@2"  # engines carry it in their `layout` option (their cache key); @2: tables it missed found from the rows
 MODEL_FILE = "layout_cdla.onnx"
 CACHED_PAGES = 8
 

@@ -61,3 +61,20 @@ def test_a_table_of_contents_stays_text():
     elements = line_elements(lines, 1.0, 1)
     assert {e.type for e in elements} == {"text"}
     assert [ln.content for e in elements for ln in e.lines] == ["Introduction", "1", "Installing", "3", "Usage", "3", "Reference", "12"]
+
+
+def test_a_page_number_in_the_top_corner_is_read_first_not_as_a_column():
+    """A lone box above the page's text, at its right edge, is a band on top, not a second column read
+    after the page (a TOC's roman page number came out last)."""
+    lines = ([OcrLine("iv", (520, 50, 530, 60))] + [OcrLine("Table of Contents", (88, 93, 242, 111))]
+             + column(100, 140, 4, "L"))
+    text = " ".join(e.content.replace("\n", " ") for e in line_elements(lines, 1.0, 1))
+    assert text == "iv Table of Contents L0 L1 L2 L3"
+
+
+def test_environment_options_merge_with_the_callers(monkeypatch):
+    from docproc_assets.core.engines import registry
+
+    monkeypatch.setenv(registry.OVERRIDES_ENV, '{"ppocr-v6": {"options": {"Det.box_thresh": 0.3}}}')
+    options = registry.get_config("ppocr-v6", options={"threads": 1}).options
+    assert options["Det.box_thresh"] == 0.3 and options["threads"] == 1 and options["Global.use_cls"] is False

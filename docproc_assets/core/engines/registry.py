@@ -92,11 +92,12 @@ DEFAULT_ENGINE = "ppocr-v6"  # what `docproc extract` reads OCR pages with when 
 MODELS: dict[str, ModelConfig] = {
     m.name: m
     for m in [
-        # ppocr-v6 options measured in engines/ppocr_v6.py: no line classifier, the library's detector side.
+        # ppocr-v6 options measured in engines/ppocr_v6.py: no line classifier, the library's detector side,
+        # boxes kept from a mean score of 0.35 (a lone page number scores under the library's 0.5).
         # Line engines carry `layout` (core/regions.py, ocr.PageReader): the layout model that types their
         # regions and keeps rows whole; False turns the stage off (`--no-layout`). Part of the cache key.
         ModelConfig("ppocr-v6", "ppocr_v6", resources=Resources(ram_gib=1.5), max_batch_size=1,
-                    options={"Global.use_cls": False, "layout": LAYOUT_MODEL}),
+                    options={"Global.use_cls": False, "Det.box_thresh": 0.35, "layout": LAYOUT_MODEL}),
         # auto: each page by the engine for its script (engines/auto.py POLICY; override with options.policy).
         ModelConfig("auto", "auto", resources=Resources(ram_gib=2.5), max_batch_size=1, options={"layout": LAYOUT_MODEL},
                     revision="3"),  # 2: unsure readings put to a vote; 3: Tesseract's right-to-left lines whole
@@ -167,7 +168,10 @@ def get_config(name: str, **overrides: Any) -> ModelConfig:
     """A model's config with the environment's overrides, then these ones, applied."""
     if name not in MODELS:
         raise EngineUnavailable(f"unknown OCR engine {name!r} (known: {', '.join(MODELS)})")
-    merged = {**json.loads(os.environ.get(OVERRIDES_ENV) or "{}").get(name, {}), **overrides}
+    from_env = json.loads(os.environ.get(OVERRIDES_ENV) or "{}").get(name, {})
+    merged = {**from_env, **overrides}
+    if from_env.get("options") and overrides.get("options"):  # options merge key by key, the caller's last
+        merged["options"] = {**from_env["options"], **overrides["options"]}
     return MODELS[name].with_overrides(**merged) if merged else MODELS[name]
 
 
