@@ -381,6 +381,8 @@ class PageReader:
         engine = self.engine
         turned = [upright_with_script(image) if engine.config.options.get("auto_rotate", True) else (image, 0, None)
                   for image, _, _ in requests]
+        for (image, _, _), (_, ppp, _) in zip(turned, requests, strict=True):
+            image.info["dpi"] = (72 * ppp, 72 * ppp)  # the engines that size type by it (Tesseract) read it here
         outputs = engine.recognize_pages([image for image, _, _ in turned], [script for _, _, script in turned])
         layout = bool(engine.config.options.get("layout"))
         return [

@@ -100,7 +100,7 @@ MODELS: dict[str, ModelConfig] = {
                     options={"Global.use_cls": False, "Det.box_thresh": 0.35, "layout": LAYOUT_MODEL}),
         # auto: each page by the engine for its script (engines/auto.py POLICY; override with options.policy).
         ModelConfig("auto", "auto", resources=Resources(ram_gib=2.5), max_batch_size=1, options={"layout": LAYOUT_MODEL},
-                    revision="3"),  # 2: unsure readings put to a vote; 3: Tesseract's right-to-left lines whole
+                    revision="4"),  # 2: unsure readings put to a vote; 3: Tesseract's right-to-left lines whole; 4: its resolution, its spacing
         # rapidocr options measured in engines/rapidocr.py: no line classifier, full-resolution recognition.
         ModelConfig("rapidocr", "rapidocr", resources=Resources(ram_gib=2.0), max_batch_size=1,
                     options={"use_cls": False, "max_side_len": 4000, "det_limit_type": "max", "det_limit_side_len": 2000,
@@ -112,9 +112,10 @@ MODELS: dict[str, ModelConfig] = {
         # det_model_dir/rec_model_dir options or DOCPROC_MODELS_DIR/paddleocr-pipeline/{det,rec}); slow on CPU.
         ModelConfig("paddleocr-pipeline", "paddlex", resources=Resources(ram_gib=3.5), max_batch_size=1,
                     options={"text_det_limit_type": "max", "text_det_limit_side_len": 960, "layout": LAYOUT_MODEL}),
-        # revision 2: lines from Tesseract's TSV (right-to-left lines whole, engines/tesseract.py)
+        # revision 2: lines from Tesseract's TSV (right-to-left lines whole, engines/tesseract.py);
+        # 3: told the page's resolution, each line's text with Tesseract's own spacing (Hangul words whole)
         ModelConfig("tesseract", "tesseract", resources=Resources(ram_gib=0.5), options={"languages": "eng", "layout": LAYOUT_MODEL},
-                    revision="2"),
+                    revision="3"),
         ModelConfig("easyocr", "easyocr", resources=Resources(ram_gib=5.0, min_gpu_memory_gib=0.0), max_batch_size=4,
                     options={"layout": LAYOUT_MODEL}),
         ModelConfig("qwen2.5-vl-3b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-3B-Instruct", _gpu(10, "1x 16 GB (T4 fp16, L4)"), 4, prompt=_OCR_PROMPT),

@@ -83,10 +83,12 @@ class TesseractEngine(OcrEngine):
     def recognize(self, image: Image.Image) -> OcrOutput:
         with self._lock:
             self._api.SetImage(image if image.mode in ("L", "RGB") else image.convert("RGB"))
+            if dpi := image.info.get("dpi"):  # else Tesseract assumes 70 dpi: a 150-dpi Hangul page fell into 62 lines, not 10
+                self._api.SetSourceResolution(max(70, round(dpi[0])))
             self._api.Recognize()
-            tsv = self._api.GetTSVText(0)
+            tsv, text = self._api.GetTSVText(0), self._api.GetUTF8Text()
             self._api.Clear()
-        return OcrOutput(lines=lines_from_tsv(tsv))
+        return OcrOutput(lines=lines_from_tsv(tsv, text))
 
     def close(self) -> None:
         api, self._api = getattr(self, "_api", None), None
@@ -94,10 +96,13 @@ class TesseractEngine(OcrEngine):
             api.End()
 
 
-def lines_from_tsv(tsv: str) -> list[OcrLine]:
+def lines_from_tsv(tsv: str, text: str | None = None) -> list[OcrLine]:
     """Each text line of Tesseract's TSV (level 4: its box) with its words (level 5) in reading order, and
     the mean of their confidences (0..100). Not tesserocr's line iterator: on right-to-left lines (Hebrew,
-    Arabic) it returned the first word alone, its letters reversed, and dropped the rest of the line."""
+    Arabic) it returned the first word alone, its letters reversed, and dropped the rest of the line.
+    With the page's `text` (GetUTF8Text, the same lines in the same order), each line's text is taken
+    from it: the TSV has no spaces, and joining its words with one put a space between every two Hangul
+    syllables Tesseract read as words of one word (CER 0.38 against 0.01)."""
     lines: dict[tuple[str, ...], tuple[tuple[float, ...], list[str], list[float]]] = {}
     for row in tsv.splitlines():
         fields = row.split("\t")
@@ -111,5 +116,8 @@ def lines_from_tsv(tsv: str) -> list[OcrLine]:
             lines[key][1].append(fields[11].strip())
             if float(fields[10]) >= 0:
                 lines[key][2].append(float(fields[10]))
-    return [OcrLine(" ".join(words), box, unit_confidence(sum(confs) / len(confs), 100.0) if confs else 0.0)
-            for box, words, confs in lines.values() if words]
+    found = [(box, words, confs) for box, words, confs in lines.values() if words]
+    written = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    texts = written if len(written) == len(found) else [" ".join(words) for _, words, _ in found]
+    return [OcrLine(content, box, unit_confidence(sum(confs) / len(confs), 100.0) if confs else 0.0)
+            for content, (box, _, confs) in zip(texts, found, strict=True)]
