@@ -24,6 +24,7 @@ from docproc_assets.core.document import (
     StyleInfo,
     TableCell,
     TextLine,
+    table_text,
 )
 from docproc_assets.core import enable_layout_model, grid
 from docproc_assets.core import tables as unruled_tables
@@ -98,7 +99,7 @@ def _text_blocks(lines: list[Line], skip: set[tuple[int, int]] = frozenset()) ->
         for group in filter(None, groups):
             text_lines = [TextLine(content=ln.text, bbox=BoundingBox.of(ln.bbox), style=_style(ln.main)) for ln in group]
             dominant = max(group, key=lambda ln: len(ln.text))
-            bbox = group[0].bbox if len(group) == 1 else enclosing([ln.bbox for ln in group])
+            bbox = enclosing([ln.bbox for ln in group])
             out.append(("\n".join(ln.text for ln in group), bbox, _style(dominant.main), text_lines))
     return out
 
@@ -232,7 +233,7 @@ def _tables(page: pymupdf.Page, text: dict[str, Any], grids: list[Grid]) -> tupl
                 table_cells.append(TableCell(row=r, col=col, content=value, bbox=BoundingBox.of(box) if box else None,
                                              col_span=span))
             rows.append(out_row)
-        content = "\n".join(" | ".join(" ".join(v.split()) for v in row) for row in rows)
+        content = table_text([" ".join(v.split()) for v in row] for row in rows)
         found.append(_Table(enclosing([bbox, *label_boxes]), table_cells, content, held))
     return found, leftovers
 
@@ -263,8 +264,7 @@ def _block_boxes(text: dict[str, Any]) -> list[Box | None]:
 def _unruled_element(table: unruled_tables.UnruledTable) -> dict[str, Any]:
     cells = [TableCell(row=r, col=c, content=seg.text, bbox=BoundingBox.of(seg.bbox))
              for r, row in enumerate(table.rows) for c, seg in enumerate(row)]
-    content = "\n".join(" | ".join(seg.text for seg in row) for row in table.rows)
-    return dict(type=ElementType.TABLE, content=content, cells=cells)
+    return dict(type=ElementType.TABLE, content=table_text([seg.text for seg in row] for row in table.rows), cells=cells)
 
 
 def _inside(box: Box, area: Box) -> bool:

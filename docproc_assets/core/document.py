@@ -6,6 +6,7 @@ source: OCR engines scale their pixel boxes back to points, so a bbox means the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -82,6 +83,11 @@ class TableCell(_Model):
     bbox: BoundingBox | None = None
     row_span: int = 1
     col_span: int = 1
+
+
+def table_text(rows: Iterable[Iterable[str]]) -> str:
+    """A table element's `content`, on every track: one row per line, cells separated by ` | `."""
+    return "\n".join(" | ".join(row) for row in rows)
 
 
 class TextLine(_Model):

@@ -17,7 +17,7 @@ from statistics import fmean
 from PIL import Image
 
 from docproc_assets.core import regions, tables
-from docproc_assets.core.document import BoundingBox, DocumentElement, ElementType, TableCell, TextLine
+from docproc_assets.core.document import BoundingBox, DocumentElement, ElementType, TableCell, TextLine, table_text
 from docproc_assets.core.engines.base import OcrEngine, OcrLine, OcrOutput
 from docproc_assets.core.layout import CAPTION, Box, enclosing, reading_order
 from docproc_assets.core.orientation import upright_with_script
@@ -160,7 +160,7 @@ def _contents_list(rows: list[list[str]]) -> bool:
 def _table_draft(rows: list[list[OcrLine]]) -> _Draft:
     ordered = [ln for row in rows for ln in row]
     return _Draft(ElementType.TABLE, enclosing([ln.bbox for ln in ordered]), ordered,
-                  "\n".join(" | ".join(ln.text.strip() for ln in row) for row in rows),
+                  table_text([ln.text.strip() for ln in row] for row in rows),
                   cells=[(r, c, ln.text.strip(), ln.bbox) for r, row in enumerate(rows) for c, ln in enumerate(row)])
 
 
@@ -203,7 +203,7 @@ def _region_draft(kind: ElementType, region: regions.Region, lines: list[OcrLine
             for ln in row:
                 cells.setdefault((r, regions.column_of(ln, spans)), []).append(ln)
         grid = [[" ".join(ln.text.strip() for ln in cells.get((r, c), [])) for c in range(len(spans))] for r in range(len(rows))]
-        return _Draft(kind, box, ordered, "\n".join(" | ".join(row) for row in grid),
+        return _Draft(kind, box, ordered, table_text(grid),
                       cells=[(r, c, " ".join(ln.text.strip() for ln in found), enclosing([ln.bbox for ln in found]))
                              for (r, c), found in sorted(cells.items())])
     level = None
@@ -259,8 +259,7 @@ def line_elements(
 def _table(rows: list[str], element_id: str, rank: int) -> DocumentElement:
     grid = [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows if not _TABLE_RULE.match(r.strip())]
     cells = [TableCell(row=r, col=c, content=v) for r, row in enumerate(grid) for c, v in enumerate(row)]
-    content = "\n".join(" | ".join(row) for row in grid)
-    return DocumentElement(element_id=element_id, type=ElementType.TABLE, content=content, cells=cells, reading_order=rank)
+    return DocumentElement(element_id=element_id, type=ElementType.TABLE, content=table_text(grid), cells=cells, reading_order=rank)
 
 
 def text_elements(text: str, page_number: int, confidence: float = 1.0) -> list[DocumentElement]:
