@@ -24,6 +24,7 @@ from docproc_assets.core.document import (
     StyleInfo,
     TableCell,
     TextLine,
+    rounded,
     table_text,
 )
 from docproc_assets.core import enable_layout_model, grid
@@ -31,7 +32,7 @@ from docproc_assets.core import tables as unruled_tables
 from docproc_assets.core.fidelity import is_visible, normalise
 from docproc_assets.core.grid import Grid
 from docproc_assets.core.layout import CAPTION, Box, enclosing, reading_order
-from docproc_assets.core.routing import FontProfile, Line, PageAnalysis, bold, image_boxes, is_bold
+from docproc_assets.core.routing import FontProfile, Line, PageAnalysis, bold, image_boxes
 
 _BULLET = re.compile(r"^\s*([•◦▪‣∙·●○■□➢►✓–\-*]|\(?\d{1,3}[.)]|\(?[a-z][.)]|\(?[ivx]{1,4}[.)])\s+\S")
 _ITALIC_FONT = re.compile(r"italic|oblique", re.I)
@@ -74,10 +75,6 @@ def _classify(content: str, style: StyleInfo, n_lines: int, fonts: FontProfile) 
     return ElementType.TEXT, None
 
 
-def _signature(span: dict[str, Any]) -> tuple[float, bool]:
-    return round(span["size"]), is_bold(span)
-
-
 def _text_blocks(lines: list[Line], skip: set[tuple[int, int]] = frozenset()) -> list[tuple[str, Box, StyleInfo, list[TextLine]]]:
     """(content, bbox, dominant style, lines) per block of like lines; lines in `skip` (block, line)
     belong to an unruled table.
@@ -88,19 +85,20 @@ def _text_blocks(lines: list[Line], skip: set[tuple[int, int]] = frozenset()) ->
     out = []
     kept = (ln for ln in lines if (ln.block, ln.number) not in skip) if skip else lines
     for _, in_block in groupby(kept, key=attrgetter("block")):
-        groups: list[list[Line]] = [[]]
+        groups: list[list[tuple[Line, StyleInfo]]] = [[]]
         previous = None
         for line in in_block:
-            signature = _signature(line.main)
-            if groups[-1] and (signature != previous or (_BULLET.match(line.text) and _BULLET.match(groups[-1][0].text))):
+            style = _style(line.main)
+            signature = round(line.main["size"]), style.bold
+            if groups[-1] and (signature != previous or (_BULLET.match(line.text) and _BULLET.match(groups[-1][0][0].text))):
                 groups.append([])
-            groups[-1].append(line)
+            groups[-1].append((line, style))
             previous = signature
         for group in filter(None, groups):
-            text_lines = [TextLine(content=ln.text, bbox=BoundingBox.of(ln.bbox), style=_style(ln.main)) for ln in group]
-            dominant = max(group, key=lambda ln: len(ln.text))
-            bbox = enclosing([ln.bbox for ln in group])
-            out.append(("\n".join(ln.text for ln in group), bbox, _style(dominant.main), text_lines))
+            text_lines = [TextLine.of(ln.text, ln.bbox, style) for ln, style in group]
+            dominant = max(group, key=lambda pair: len(pair[0].text))[1]
+            bbox = enclosing([ln.bbox for ln, _ in group])
+            out.append(("\n".join(ln.text for ln, _ in group), bbox, dominant, text_lines))
     return out
 
 
@@ -133,7 +131,9 @@ def _ruled_grids(page: pymupdf.Page, lines: list[Line]) -> list[Grid]:
     for candidate in grid.grids(horizontal, vertical):
         lines_in_cell = Counter(where for ln in lines
                                 if (where := candidate.cell_at((ln.bbox[0] + ln.bbox[2]) / 2, (ln.bbox[1] + ln.bbox[3]) / 2)))
-        rows = Counter(r for (r, _), n in lines_in_cell.items() if n <= MAX_CELL_LINES)
+        if max(lines_in_cell.values(), default=0) > MAX_CELL_LINES:
+            continue  # a cell holds paragraphs: a frame around text (rejected here, before its characters are read)
+        rows = Counter(r for (r, _), n in lines_in_cell.items())
         if sum(n >= 2 for n in rows.values()) >= 2:
             found.append(candidate)
     return found
@@ -307,7 +307,6 @@ def extract_page(
         if clipped.width >= MIN_IMAGE_SIDE and clipped.height >= MIN_IMAGE_SIDE:
             drafts.append((tuple(clipped), dict(type=ElementType.IMAGE, content="")))
     order = reading_order([b for b, _ in drafts])
-    return [
-        DocumentElement(element_id=f"p{n}-e{rank}", bbox=BoundingBox.of(drafts[i][0]), reading_order=rank, **drafts[i][1])
-        for rank, i in enumerate(order)
-    ]
+    validate = DocumentElement.__pydantic_validator__.validate_python  # one call per element, its box inside it
+    return [validate({"element_id": f"p{n}-e{rank}", "bbox": rounded(drafts[i][0]), "reading_order": rank, **drafts[i][1]})
+            for rank, i in enumerate(order)]

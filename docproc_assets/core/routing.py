@@ -75,10 +75,6 @@ def bold(flags: int, font: str) -> bool:
     return bool(flags & pymupdf.TEXT_FONT_BOLD) or _bold_name(font)
 
 
-def is_bold(span: dict[str, Any]) -> bool:
-    return bold(span["flags"], span["font"])
-
-
 @dataclass(slots=True)
 class Line:
     """One MuPDF line as the page shows it, read once in the routing pass for every later stage."""

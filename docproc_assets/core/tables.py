@@ -35,14 +35,15 @@ class UnruledTable:
 def _rows(found: list[Line]) -> list[list[Line]]:
     """Bands of segments that share a line of text (vertical overlap over half the smaller height)."""
     rows: list[list[Line]] = []
+    top = bottom = 0.0  # the last band's extent
     for seg in sorted(found, key=lambda s: ((s.bbox[1] + s.bbox[3]) / 2, s.bbox[0])):
-        if rows:
-            top, bottom = min(s.bbox[1] for s in rows[-1]), max(s.bbox[3] for s in rows[-1])
-            overlap = min(bottom, seg.bbox[3]) - max(top, seg.bbox[1])
-            if overlap > 0.5 * min(bottom - top, seg.bbox[3] - seg.bbox[1]):
-                rows[-1].append(seg)
-                continue
+        y0, y1 = seg.bbox[1], seg.bbox[3]
+        if rows and min(bottom, y1) - max(top, y0) > 0.5 * min(bottom - top, y1 - y0):
+            rows[-1].append(seg)
+            top, bottom = min(top, y0), max(bottom, y1)
+            continue
         rows.append([seg])
+        top, bottom = y0, y1
     return [sorted(row, key=lambda s: s.bbox[0]) for row in rows]
 
 
