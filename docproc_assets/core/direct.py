@@ -23,7 +23,6 @@ from docproc_assets.core.document import (
     ElementType,
     StyleInfo,
     TableCell,
-    TextLine,
     rounded,
     table_text,
 )
@@ -75,9 +74,9 @@ def _classify(content: str, style: StyleInfo, n_lines: int, fonts: FontProfile) 
     return ElementType.TEXT, None
 
 
-def _text_blocks(lines: list[Line], skip: set[tuple[int, int]] = frozenset()) -> list[tuple[str, Box, StyleInfo, list[TextLine]]]:
-    """(content, bbox, dominant style, lines) per block of like lines; lines in `skip` (block, line)
-    belong to an unruled table.
+def _text_blocks(lines: list[Line], skip: set[tuple[int, int]] = frozenset()) -> list[tuple[str, Box, StyleInfo, list[dict]]]:
+    """(content, bbox, dominant style, lines) per block of like lines, each line a TextLine's fields
+    (validated with its element, in one call); lines in `skip` (block, line) belong to an unruled table.
 
     MuPDF's blocks can hold a heading and the paragraph under it, or a whole bullet list: a block is
     split where the size or weight of the lines changes, and before each bullet line.
@@ -95,16 +94,16 @@ def _text_blocks(lines: list[Line], skip: set[tuple[int, int]] = frozenset()) ->
             groups[-1].append((line, style))
             previous = signature
         for group in filter(None, groups):
-            text_lines = [TextLine.of(ln.text, ln.bbox, style) for ln, style in group]
+            text_lines = [{"content": ln.text, "bbox": rounded(ln.bbox), "style": style} for ln, style in group]
             dominant = max(group, key=lambda pair: len(pair[0].text))[1]
             bbox = enclosing([ln.bbox for ln, _ in group])
             out.append(("\n".join(ln.text for ln, _ in group), bbox, dominant, text_lines))
     return out
 
 
-def _side_by_side(lines: list[Line]) -> bool:
-    """Do two rows of the page hold lines side by side? A ruled table with text in two cells of two rows
-    does, a page of prose does not: the strokes are read (a second pass over the page) only then."""
+def _rows_side_by_side(lines: list[Line], enough: int) -> int:
+    """How many rows of the page hold lines side by side, counted up to `enough`. A table has such rows
+    (a ruled one two, an unruled one three), a page of prose none: its tables are looked for only then."""
     boxes = sorted((ln.bbox for ln in lines), key=itemgetter(1))
     rows: set[int] = set()
     for i, (x0, y0, x1, y1) in enumerate(boxes):
@@ -113,16 +112,17 @@ def _side_by_side(lines: list[Line]) -> bool:
                 break
             if a0 >= x1 or a1 <= x0:
                 rows.add(round(y0))
-                if len(rows) >= 2:
-                    return True
+                if len(rows) >= enough:
+                    return enough
                 break
-    return False
+    return len(rows)
 
 
 def _ruled_grids(page: pymupdf.Page, lines: list[Line]) -> list[Grid]:
     """The page's ruled grids that hold a table: at least two rows with text in two or more cells of a
-    few lines each (a ruled frame or a box around paragraphs is not a table)."""
-    if not _side_by_side(lines) or not grid.may_draw_rules(page):
+    few lines each (a ruled frame or a box around paragraphs is not a table). Callers check first that
+    two rows hold lines side by side: the strokes are a second pass over the page."""
+    if not grid.may_draw_rules(page):
         return []
     horizontal, vertical = grid.strokes(page)
     if len(horizontal) < 3 or len(vertical) < 3:
@@ -277,7 +277,8 @@ def extract_page(
 ) -> list[DocumentElement]:
     """Typed elements of one direct page, in reading order."""
     n = page.number + 1
-    grids = _ruled_grids(page, analysis.lines) if find_tables else []
+    beside = _rows_side_by_side(analysis.lines, unruled_tables.MIN_ROWS) if find_tables else 0
+    grids = _ruled_grids(page, analysis.lines) if beside >= 2 else []
     if grids and table_model:
         grids = _finder_grids(page, enclosing([g.bbox for g in grids]))
     tables, leftovers = _tables(page, analysis.text, grids)
@@ -289,7 +290,7 @@ def extract_page(
     block_boxes = _block_boxes(analysis.text)
     covered = [block_boxes[i] for i in set().union(*(t.blocks for t in tables))]
     held = {i for i, box in enumerate(block_boxes) if box and any(_inside(box, c) for c in covered)}
-    unruled = unruled_tables.find(analysis.lines, held) if find_tables else []
+    unruled = unruled_tables.find(analysis.lines, held) if beside >= unruled_tables.MIN_ROWS else []
     for table in unruled:
         drafts.append((table.bbox, _unruled_element(table)))
     consumed = {key for table in unruled for key in table.consumed}

@@ -103,11 +103,6 @@ class TextLine(_Model):
     confidence: float = 1.0
     style: StyleInfo | None = None
 
-    @classmethod
-    def of(cls, content: str, rect: Any, style: StyleInfo | None = None) -> TextLine:
-        """A text-layer line: its box validated with it in one call (a page has hundreds)."""
-        return cls.__pydantic_validator__.validate_python({"content": content, "bbox": rounded(rect), "style": style})
-
 
 class DocumentElement(_Model):
     element_id: str

@@ -43,6 +43,7 @@ IMAGE_ONLY_COVERAGE = 0.10  # below this a text-less page is a picture on a blan
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _CID = re.compile(r"\(cid:\d+\)")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
 _BAD_CATEGORIES = {"Cc", "Co", "Cn", "Cs"}
 
 
@@ -98,12 +99,14 @@ class PageAnalysis:
 
 
 def garbled_chars(text: str) -> int:
-    """Characters that no reader could use: U+FFFD, (cid:N) escapes, control and private-use code points."""
-    if text.isascii() and "(cid:" not in text:
-        return len(_ASCII_CONTROL.findall(text))
-    bad = sum(len(m) for m in _CID.findall(text))
-    return bad + sum(n for ch, n in Counter(_CID.sub("", text)).items()  # each distinct character looked up once
-                     if ch == "\ufffd" or (ch not in "\n\t\r" and unicodedata.category(ch) in _BAD_CATEGORIES))
+    """Characters that no reader could use: U+FFFD, (cid:N) escapes, control and private-use code points.
+    Only the non-ASCII characters are looked up (once per distinct one): a page's text is mostly ASCII."""
+    bad = sum(len(m) for m in _CID.findall(text)) if "(cid:" in text else 0
+    bad += len(_ASCII_CONTROL.findall(text))
+    if not text.isascii():
+        bad += sum(n for ch, n in Counter(_NOT_ASCII.findall(text)).items()
+                   if ch == "\ufffd" or unicodedata.category(ch) in _BAD_CATEGORIES)
+    return bad
 
 
 def _strip_subset(name: str) -> str:
@@ -173,8 +176,8 @@ class TextStats:
 def text_stats(text: dict[str, Any]) -> TextStats:
     """The routing evidence of a text pass, and its visible lines (the one walk over its spans, kept
     lean: per span only a count by style; sizes, bold and unmapped fonts are read per distinct style)."""
-    stats, parts, styles, invisible = TextStats(), [], Counter(), 0
-    lines = stats.lines
+    stats, parts, styles, invisible = TextStats(), [], {}, 0
+    lines, append, count = stats.lines, parts.append, styles.get
     for b, block in enumerate(text.get("blocks", ())):
         for number, line in enumerate(block.get("lines", ())):
             main, most, start = None, 0, len(parts)
@@ -183,9 +186,10 @@ def text_stats(text: dict[str, Any]) -> TextStats:
                 if not (span["alpha"] and span["char_flags"] & VISIBLE_CHAR_FLAGS):  # fidelity.is_visible, inlined
                     invisible += len(s) - s.count(" ")
                     continue
-                parts.append(s)
+                append(s)
                 if s != " " and (n := len(s) - s.count(" ")):  # many PDFs set each space between words as a span of its own
-                    styles[span["size"], span["flags"], span["font"]] += n
+                    style = span["size"], span["flags"], span["font"]
+                    styles[style] = count(style, 0) + n
                     if n > most and not s.isspace():
                         main, most = span, n
             if main is not None and (content := normalise("".join(parts[start:])).strip()):
