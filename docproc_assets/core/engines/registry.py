@@ -93,11 +93,12 @@ MODELS: dict[str, ModelConfig] = {
     m.name: m
     for m in [
         # ppocr-v6 options measured in engines/ppocr_v6.py: no line classifier, the library's detector side,
-        # boxes kept from a mean score of 0.35 (a lone page number scores under the library's 0.5).
+        # boxes kept from a mean score of 0.35 (a lone page number scores under the library's 0.5), the ONNX files
+        # run by OpenVINO (3-4x ONNX Runtime's speed on one core; `runtime: onnxruntime` for the other).
         # Line engines carry `layout` (core/regions.py, ocr.PageReader): the layout model that types their
         # regions and keeps rows whole; False turns the stage off (`--no-layout`). Part of the cache key.
-        ModelConfig("ppocr-v6", "ppocr_v6", resources=Resources(ram_gib=1.5), max_batch_size=1,
-                    options={"Global.use_cls": False, "Det.box_thresh": 0.35, "layout": LAYOUT_MODEL}),
+        ModelConfig("ppocr-v6", "ppocr_v6", resources=Resources(ram_gib=2.5), max_batch_size=1,
+                    options={"Global.use_cls": False, "Det.box_thresh": 0.35, "runtime": "openvino", "layout": LAYOUT_MODEL}),
         # auto: each page by the engine for its script (engines/auto.py POLICY; override with options.policy).
         ModelConfig("auto", "auto", resources=Resources(ram_gib=2.5), max_batch_size=1, options={"layout": LAYOUT_MODEL},
                     revision="4"),  # 2: unsure readings put to a vote; 3: Tesseract's right-to-left lines whole; 4: its resolution, its spacing
