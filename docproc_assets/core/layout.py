@@ -9,6 +9,7 @@ that sit on the same rows (a form, a receipt, a key/value list) is not a column 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -69,7 +70,7 @@ def _bands(boxes: Sequence[Box], idx: list[int]) -> list[list[int]]:
     bands: list[list[int]] = [[] for _ in range(len(cuts) + 1)]
     for i in idx:
         centre = (boxes[i][1] + boxes[i][3]) / 2
-        bands[sum(1 for c in cuts if centre > c)].append(i)
+        bands[bisect_left(cuts, centre)].append(i)  # cuts below the centre (they rise, as the gaps do)
     return [b for b in bands if b]
 
 
