@@ -209,7 +209,8 @@ def _tables(page: pymupdf.Page, text: dict[str, Any], grids: list[Grid]) -> tupl
         if len(keep) + bool(left) + bool(right) < 2:
             continue
         if any(v.count("\n") >= MAX_CELL_LINES for v in values.values()):
-            continue  # the grid boxes whole paragraphs: the text blocks read better
+            continue  # the grid boxes whole paragraphs: the text blocks read better (_ruled_grids checks its own grids by
+            # routing line before this read; the finder's grids, and a line split over cells, meet it here)
         leftovers += rest
         rows = []
         table_cells = []

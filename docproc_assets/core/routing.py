@@ -43,7 +43,6 @@ IMAGE_ONLY_COVERAGE = 0.10  # below this a text-less page is a picture on a blan
 _BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _CID = re.compile(r"\(cid:\d+\)")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_NOT_ASCII = re.compile(r"[^\x00-\x7f]")
 _BAD_CATEGORIES = {"Cc", "Co", "Cn", "Cs"}
 
 
@@ -104,7 +103,7 @@ def garbled_chars(text: str) -> int:
     bad = sum(len(m) for m in _CID.findall(text)) if "(cid:" in text else 0
     bad += len(_ASCII_CONTROL.findall(text))
     if not text.isascii():
-        bad += sum(n for ch, n in Counter(_NOT_ASCII.findall(text)).items()
+        bad += sum(n for ch, n in scripts.non_ascii(text).items()
                    if ch == "\ufffd" or unicodedata.category(ch) in _BAD_CATEGORIES)
     return bad
 

@@ -54,6 +54,12 @@ _ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
 _NOT_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
+def non_ascii(text: str) -> Counter[str]:
+    """The text's non-ASCII characters, counted: what a per-character lookup (a script, a Unicode
+    category) needs to see of a page that is mostly ASCII, each distinct character once."""
+    return Counter(_NOT_ASCII.findall(text))
+
+
 def _letters(text: str) -> Counter[str]:
     """Letters by script. ASCII letters are counted in bytes (a page of English costs ~15 µs, not a
     Counter over every character); other characters are looked up once per distinct character."""
@@ -62,7 +68,7 @@ def _letters(text: str) -> Counter[str]:
     if latin := len(ascii_text) - len(ascii_text.translate(None, _ASCII_LETTERS)):
         letters["Latn"] = latin
     if len(ascii_text) < len(text):
-        for ch, n in Counter(_NOT_ASCII.findall(text)).items():
+        for ch, n in non_ascii(text).items():
             if ch.isalpha() and (script := _script_of(ch)):
                 letters[script] += n
     return letters
