@@ -37,6 +37,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	$(BIN)/pip install -q --no-deps $(PADDLEOCR)
+	$(BIN)/python -m compileall -q docproc_assets  # bytecode for every spawned worker, even where the environment forbids writing it (PYTHONDONTWRITEBYTECODE)
 	@mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 	touch $(STAMP)
 

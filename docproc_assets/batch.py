@@ -63,9 +63,10 @@ def stale_assets(resource, chunk: list[str], models: list[str]) -> list:
     return out
 
 
-def celery_run(chunk: list[str], stale: list, run_config: dict) -> tuple[str, bool]:
+def celery_run(chunk: list[str], stale: list, run_config: dict, env: dict[str, str]) -> tuple[str, bool]:
     """One chunk's run on the Celery executor: this process coordinates, every step is a task on a
-    worker (`docproc cluster`); the instance, broker and data folder come from the environment."""
+    worker (`docproc cluster`); the instance, broker and data folder come from `env`, the caller's
+    environment (the fork server this process came from may have started under another one)."""
     import warnings
 
     import dagster as dg
@@ -73,12 +74,25 @@ def celery_run(chunk: list[str], stale: list, run_config: dict) -> tuple[str, bo
     from docproc_assets.cluster import cluster_job
     from docproc_assets.defs.intake.sensors import chunk_tags
 
+    os.environ.clear()
+    os.environ.update(env)
     warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")  # dagster-celery makes it per step
 
     with dg.DagsterInstance.get() as instance, dg.execute_job(
             dg.reconstructable(cluster_job), instance=instance, run_config=run_config, tags=chunk_tags(chunk, "cluster"),
             asset_selection=stale, raise_on_error=False) as run:
         return run.run_id, run.success
+
+
+def coordinators(count: int):
+    """Processes to coordinate Celery runs in, one run each at a time (Dagster's logging set-up is not
+    thread-safe), forked from a server that has imported Dagster and the definitions once (coordinator.py)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["docproc_assets.coordinator"])
+    return ProcessPoolExecutor(max(1, count), mp_context=context)
 
 
 @dataclass
@@ -182,9 +196,6 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
         return run.run_id, run.success
 
     def run_chunks(keys: list[str], ordered: list[str], first: int) -> int:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         chunks = contiguous_chunks(keys, ordered, chunk_size or MAX_PARTITIONS_PER_RUN)
         todo = []
         for n, chunk in enumerate(chunks, start=first):
@@ -195,9 +206,10 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
             result.cached_chunks += 1  # every document of the chunk is routed and extracted by these model versions
             if on_chunk:
                 on_chunk(n, len(chunk))
-        if executor == "celery":  # coordinators in processes of their own (Dagster's logging set-up is not thread-safe)
-            pool = ProcessPoolExecutor(max(1, parallel_runs), mp_context=multiprocessing.get_context("spawn"))
-            runs = pool.map(celery_run, [chunk for _, chunk, _ in todo], [stale for *_, stale in todo], [run_config] * len(todo))
+        if executor == "celery":
+            pool = coordinators(parallel_runs)
+            runs = pool.map(celery_run, [chunk for _, chunk, _ in todo], [stale for *_, stale in todo], [run_config] * len(todo),
+                            [dict(os.environ)] * len(todo))
         else:
             pool, runs = None, (run_chunk(chunk, stale) for _, chunk, stale in todo)
         started = time.perf_counter()

@@ -2,7 +2,9 @@
 
 One long-lived child process serves document after document (so a loaded OCR model is reused); when a
 document makes it hang past the timeout, grow past the memory limit or die (a segfault in a parser),
-the child is killed and replaced and only that document fails.
+the child is killed and replaced and only that document fails. `borrowed` keeps one such child warm
+per process between chunks, so a long-lived process (a Celery worker, `docproc batch`) pays for the
+imports and the model load once, not once per step.
 
 The memory limit is on resident memory, watched by the parent every POLL_SECONDS, not an address-space
 rlimit: ONNX Runtime, Paddle and torch reserve far more address space than they ever touch, so an
@@ -13,8 +15,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -76,12 +81,15 @@ class IsolatedWorker:
         self._ctx = mp.get_context("spawn")
         self._proc: mp.process.BaseProcess | None = None
         self._conn: Connection | None = None
+        self._env: dict[str, str] = {}  # the environment the child started with (model overrides, limits)
         self.restarts = 0
 
     def _start(self) -> None:
         parent, child = self._ctx.Pipe()
         proc = self._ctx.Process(target=_serve, args=(child,), daemon=True)
+        env = dict(os.environ)
         proc.start()  # may raise (no child processes allowed here): nothing half-started is kept
+        self._env = env
         self._proc = proc
         child.close()
         self._conn = parent
@@ -151,9 +159,41 @@ class IsolatedWorker:
                 self._proc.kill()
             self._proc = self._conn = None
 
+    def current(self) -> bool:
+        """Whether a child started (if any) still sees this process's environment: a spawned child reads
+        the model overrides and settings from the environment it was started with."""
+        return self._proc is None or self._env == os.environ
+
     def __enter__(self) -> IsolatedWorker:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+
+_warm: IsolatedWorker | None = None  # this process's idle worker, its imports done and its models loaded
+_warm_lock = threading.Lock()
+
+
+@contextmanager
+def borrowed(timeout: float, memory_mb: int, keep: bool = True) -> Iterator[IsolatedWorker]:
+    """This process's warm worker (or a new one) with these limits, kept warm for the next caller when
+    `keep`; `keep=False` closes it afterwards, so a GPU model's memory goes back with its step. A worker
+    started under another environment is replaced: its child would read stale settings."""
+    global _warm
+    with _warm_lock:
+        worker, _warm = _warm, None
+    if worker is not None and not worker.current():
+        worker.close()
+        worker = None
+    worker = worker or IsolatedWorker()
+    worker.timeout, worker.memory_mb = timeout, memory_mb
+    try:
+        yield worker
+    finally:
+        with _warm_lock:
+            if keep and _warm is None:
+                worker, _warm = None, worker
+        if worker is not None:
+            worker.close()

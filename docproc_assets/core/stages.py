@@ -2,8 +2,8 @@
 
 Each function takes document ids (content hashes) from the object store and returns table rows for
 `store.Store`; a failing document becomes an error row, never an exception. Parsing runs inside one
-`IsolatedWorker` per chunk, so one loaded model serves every document of the chunk and a crashing
-file costs only its own row.
+`IsolatedWorker`, borrowed warm from the process (`isolation.borrowed`), so one loaded model serves
+every document of the chunk, and the chunks after it, and a crashing file costs only its own row.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from docproc_assets.core.document import Page, Status, Track, UnifiedDocument
 from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.files import write_atomic
 from docproc_assets.core.intake import ObjectStore
+from docproc_assets.core import isolation
 from docproc_assets.core.isolation import IsolatedWorker
 from docproc_assets.core.pipeline import Detection, Options, detect, extract, extract_with_engine, failure
 from docproc_assets.core.store import DIRECT, DOCUMENT_FAILED
@@ -71,14 +72,12 @@ def route(objects: ObjectStore, ids: Sequence[str], options: Options | None = No
     """Track and evidence per page; kept beside the object (`<id>.routes.json`) and as rows."""
     options = options or Options()
     result = RouteResult([], [])
-    worker: IsolatedWorker | None = None
-    try:
+    with isolation.borrowed(timeout, memory_mb) as worker:
         for doc_id in ids:
             det = load_routes(objects, doc_id)
             if det is None:
                 info = objects.info(doc_id)
                 path = objects.path(doc_id, info)
-                worker = worker or IsolatedWorker(timeout=timeout, memory_mb=memory_mb)
                 try:
                     det = worker.run(detect, path, options)
                 except Exception as exc:  # a timeout or crash in the worker: this document's error
@@ -102,9 +101,6 @@ def route(objects: ObjectStore, ids: Sequence[str], options: Options | None = No
                 "image_coverage": p.image_coverage, "route_reason": p.reason, "invisible_chars": p.invisible_chars,
                 "garbled_ratio": p.garbled_ratio, "script": p.script, "language": p.language,
             } for p in det.pages]
-    finally:
-        if worker:
-            worker.close()
     return result
 
 
@@ -147,9 +143,8 @@ def extract_chunk(
     options = options or Options()
     track = Track.DIRECT if model == DIRECT else Track.OCR
     result = ExtractResult([])
-    worker: IsolatedWorker | None = None
     start_all = time.perf_counter()
-    try:
+    with isolation.borrowed(timeout, memory_mb, keep=not needs_gpu(model)) as worker:
         for doc_id in ids:
             if doc_id in cached:
                 result.cached += 1
@@ -172,7 +167,6 @@ def extract_chunk(
                     if unavailable:
                         row["error"] = unavailable
                     else:
-                        worker = worker or IsolatedWorker(timeout=timeout, memory_mb=memory_mb)
                         outcome, pages = _extract_one(objects, doc_id, model, track, todo, options, outputs, worker)
                         row.update(outcome)
                         result.page_rows += page_reads(row, pages)
@@ -183,11 +177,19 @@ def extract_chunk(
             if on_document:
                 state = "ok" if row["success"] else f"error: {row['error']}"
                 on_document(f"{model} {doc_id[:12]}: {row['pages']} {track.value} pages, {row['seconds']:.2f} s, {state}")
-    finally:
-        if worker:
-            worker.close()
     result.seconds = round(time.perf_counter() - start_all, 3)
     return result
+
+
+def needs_gpu(model: str) -> bool:
+    """A model that takes GPU memory (a VLM, or an engine told `device: cuda`): its worker is closed after
+    the chunk, so the memory goes back with the step that the `gpu` pool counted."""
+    from docproc_assets.core.engines.registry import MODELS, get_config
+
+    if model not in MODELS:  # `direct`, or a name the registry does not know (its rows say so)
+        return False
+    config = get_config(model)
+    return config.resources.min_gpu_memory_gib > 0 or config.device == "cuda"
 
 
 def _extract_one(objects: ObjectStore, doc_id: str, model: str, track: Track, todo: list[int], options: Options,

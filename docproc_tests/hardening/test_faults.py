@@ -112,3 +112,36 @@ def test_a_model_that_fails_to_load_fails_only_its_own_rows(tmp_path, monkeypatc
     bad = rows[("scan.pdf", "tesseract")]
     assert not bad["success"] and "tesseract: cannot load the engine" in bad["error"]
     assert rows[("digital.pdf", "direct")]["success"] and rows[("digital.pdf", "tesseract")]["success"]  # no OCR pages
+
+
+def test_chunks_in_one_process_share_a_warm_worker_and_a_gpu_model_gives_its_back(tmp_path, monkeypatch):
+    """A Celery worker or `docproc batch` runs chunk after chunk: the parsing child (its imports, its loaded
+    models) is kept for the next one; one started under other settings, or after a GPU model, is not."""
+    from docproc_assets.core import isolation, stages
+
+    monkeypatch.setattr(isolation, "_warm", None)
+    objects = intake.ObjectStore(tmp_path / "objects")
+    ids = [r.document_id for r in objects.put_files([D.digital_pdf(tmp_path / f"d{i}.pdf", [f"Document {i}"]) for i in range(2)])]
+    children = []
+    original = IsolatedWorker._start
+
+    def start(self):
+        original(self)
+        children.append(self._proc.pid)
+
+    monkeypatch.setattr(IsolatedWorker, "_start", start)
+    stages.route(objects, ids[:1])
+    stages.route(objects, ids[1:])
+    rows = stages.extract_chunk(objects, ids, stages.DIRECT, stages.DIRECT_VERSION, set()).rows
+    assert [r["success"] for r in rows] == [True, True] and "Document 1" in rows[1]["extracted_text"]
+    assert len(children) == 1 and isolation._warm is not None  # one child served both routings and the direct pass
+    monkeypatch.setenv("DOCPROC_MODEL_OVERRIDES", '{"tesseract": {"options": {"languages": "deu"}}}')
+    stages.extract_chunk(objects, ids, stages.DIRECT, "direct@other", set())
+    assert len(children) == 2  # the warm child read the old settings: a new one
+    assert stages.needs_gpu("qwen2.5-vl-3b") and not stages.needs_gpu("tesseract") and not stages.needs_gpu(stages.DIRECT)
+    monkeypatch.setenv("DOCPROC_MODEL_OVERRIDES", '{"tesseract": {"device": "cuda"}}')
+    assert stages.needs_gpu("tesseract")
+    with isolation.borrowed(60, 0, keep=False) as worker:
+        assert worker.run(sum, [1, 2]) == 3
+    assert isolation._warm is None and worker._proc is None  # closed: nothing held after a GPU step
+    monkeypatch.delenv("DOCPROC_MODEL_OVERRIDES")

@@ -1,0 +1,11 @@
+"""Imported once by the fork server that the Celery chunk coordinators are forked from (`batch.coordinators`):
+Dagster, its Celery executor and Postgres storage, and every definition of the code location. A spawned
+coordinator spent about 3 s of CPU importing these before coordinating anything, as much as its runs;
+forked from a server that holds them, it starts at once.
+"""
+
+from docproc_assets.cluster import cluster_job
+
+cluster_job()  # imports the definitions' modules (the job itself is rebuilt, cheaply, by each run)
+
+import dagster_postgres  # noqa: E402, F401 - the instance's storage, loaded by name when a run starts
