@@ -171,7 +171,6 @@ class IsolatedWorker:
         self.close()
 
 
-
 _warm: IsolatedWorker | None = None  # this process's idle worker, its imports done and its models loaded
 _warm_lock = threading.Lock()
 

@@ -18,12 +18,11 @@ from datetime import datetime
 from pathlib import Path
 
 from docproc_assets import __version__
+from docproc_assets.core import isolation, pools
 from docproc_assets.core.document import Page, Status, Track, UnifiedDocument
 from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.files import write_atomic
 from docproc_assets.core.intake import ObjectStore
-from docproc_assets.core import isolation
-from docproc_assets.core.isolation import IsolatedWorker
 from docproc_assets.core.pipeline import Detection, Options, detect, extract, extract_with_engine, failure
 from docproc_assets.core.store import DIRECT, DOCUMENT_FAILED
 
@@ -144,7 +143,7 @@ def extract_chunk(
     track = Track.DIRECT if model == DIRECT else Track.OCR
     result = ExtractResult([])
     start_all = time.perf_counter()
-    with isolation.borrowed(timeout, memory_mb, keep=not needs_gpu(model)) as worker:
+    with isolation.borrowed(timeout, memory_mb, keep=not holds_gpu_memory(model)) as worker:
         for doc_id in ids:
             if doc_id in cached:
                 result.cached += 1
@@ -181,19 +180,20 @@ def extract_chunk(
     return result
 
 
-def needs_gpu(model: str) -> bool:
-    """A model that takes GPU memory (a VLM, or an engine told `device: cuda`): its worker is closed after
-    the chunk, so the memory goes back with the step that the `gpu` pool counted."""
+def holds_gpu_memory(model: str) -> bool:
+    """A model whose loaded engine holds GPU memory: a GPU model of the registry (`pools.needs_gpu`), or
+    an engine told `device: cuda`. Its worker is closed after the chunk, so the memory goes back with
+    the step that the `gpu` pool counted."""
     from docproc_assets.core.engines.registry import MODELS, get_config
 
     if model not in MODELS:  # `direct`, or a name the registry does not know (its rows say so)
         return False
     config = get_config(model)
-    return config.resources.min_gpu_memory_gib > 0 or config.device == "cuda"
+    return pools.needs_gpu(config) or config.device == "cuda"
 
 
 def _extract_one(objects: ObjectStore, doc_id: str, model: str, track: Track, todo: list[int], options: Options,
-                 outputs: Path | None, worker: IsolatedWorker) -> tuple[dict, list[Page]]:
+                 outputs: Path | None, worker: isolation.IsolatedWorker) -> tuple[dict, list[Page]]:
     """The extraction row's fields, and the pages the model read (none when the worker failed)."""
     info = objects.info(doc_id)
     path = objects.path(doc_id, info)

@@ -138,9 +138,10 @@ def test_chunks_in_one_process_share_a_warm_worker_and_a_gpu_model_gives_its_bac
     monkeypatch.setenv("DOCPROC_MODEL_OVERRIDES", '{"tesseract": {"options": {"languages": "deu"}}}')
     stages.extract_chunk(objects, ids, stages.DIRECT, "direct@other", set())
     assert len(children) == 2  # the warm child read the old settings: a new one
-    assert stages.needs_gpu("qwen2.5-vl-3b") and not stages.needs_gpu("tesseract") and not stages.needs_gpu(stages.DIRECT)
+    assert stages.holds_gpu_memory("qwen2.5-vl-3b") and not stages.holds_gpu_memory("tesseract")
+    assert not stages.holds_gpu_memory(stages.DIRECT)
     monkeypatch.setenv("DOCPROC_MODEL_OVERRIDES", '{"tesseract": {"device": "cuda"}}')
-    assert stages.needs_gpu("tesseract")
+    assert stages.holds_gpu_memory("tesseract")
     with isolation.borrowed(60, 0, keep=False) as worker:
         assert worker.run(sum, [1, 2]) == 3
     assert isolation._warm is None and worker._proc is None  # closed: nothing held after a GPU step
