@@ -3,7 +3,8 @@
 The runs land in the same DAGSTER_HOME that `make ui` uses, so they show in the UI afterwards. A
 folder is registered like the inbox (content hashes, object store, dynamic partitions), then run in
 chunks of MAX_PARTITIONS_PER_RUN documents: one run per chunk, one worker and one loaded model per
-step, as a backfill with the same policy would.
+step, as a backfill with the same policy would. On Celery, where chunks run side by side, the chunks
+are cut by expected reading (core/workload.py) rather than by count.
 """
 
 from __future__ import annotations
@@ -138,10 +139,10 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
     dagster_home()
     import dagster as dg
 
-    from docproc_assets.core import intake, stages
+    from docproc_assets.core import intake, stages, workload
     from docproc_assets.core.engines.registry import MODELS
     from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS
-    from docproc_assets.defs.intake.partitions import MAX_PARTITIONS_PER_RUN, add_documents, document_ids, documents
+    from docproc_assets.defs.intake.partitions import MAX_PARTITIONS_PER_RUN, add_documents, document_id, document_ids, documents
     from docproc_assets.defs.intake.sensors import PARTITIONED, TAIL, chunk_tags
     from docproc_assets.defs.resources import duckdb_from_env, from_env
     from docproc_assets.definitions import defs
@@ -178,10 +179,21 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
 
     instance = dg.DagsterInstance.get()
 
-    def add_partitions(ids: list[str]) -> tuple[list[str], list[str]]:
-        """(the documents' partition keys, every key in the instance's order)."""
-        keys, _ = add_documents(instance, [(i, objects.info(i).filename if objects.exists(i) else None) for i in ids])
-        return keys, instance.get_dynamic_partitions(documents.name)
+    size = chunk_size or MAX_PARTITIONS_PER_RUN
+
+    def add_partitions(ids: list[str]) -> tuple[list[list[str]], list[str]]:
+        """(the documents' partition keys in groups, each cut into contiguous chunks; every key in the
+        instance's order). On Celery, where chunks run side by side, new documents are added in chunks of
+        equal expected reading (core/workload.py), heaviest first: the batch ends with its heaviest chunk."""
+        known = set(document_ids(instance.get_dynamic_partitions(documents.name)))
+        new = [i for i in ids if i not in known]
+        groups = [ids]
+        if executor == "celery" and len(new) > 1:
+            costs = stages.reading_costs(objects, new, resource.document_timeout_s, resource.memory_limit_mb())
+            groups = [*workload.balanced_chunks(costs, size), [i for i in ids if i in known]]
+        keys, _ = add_documents(instance, [(i, objects.info(i).filename if objects.exists(i) else None) for g in groups for i in g])
+        key_of = {document_id(k): k for k in keys}
+        return [[key_of[i] for i in g] for g in groups if g], instance.get_dynamic_partitions(documents.name)
 
     definitions = defs()
     everything = [*definitions.assets, *(definitions.asset_checks or [])]
@@ -195,8 +207,8 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
                              run_config=run_config, tags=chunk_tags(chunk, "batch"), raise_on_error=False)
         return run.run_id, run.success
 
-    def run_chunks(keys: list[str], ordered: list[str], first: int) -> int:
-        chunks = contiguous_chunks(keys, ordered, chunk_size or MAX_PARTITIONS_PER_RUN)
+    def run_chunks(groups: list[list[str]], ordered: list[str], first: int) -> int:
+        chunks = [chunk for keys in groups for chunk in contiguous_chunks(keys, ordered, size)]
         todo = []
         for n, chunk in enumerate(chunks, start=first):
             stale = selection if force else stale_assets(resource, document_ids(chunk), models)

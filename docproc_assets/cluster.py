@@ -16,6 +16,7 @@ in its own directory and process group, and could run on other hosts that mount 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import yaml
 
+from docproc_assets import instance_storage
 from docproc_assets.batch import PROJECT_ROOT
 from docproc_assets.core.pools import CPU_QUEUE, GPU_QUEUE
 
@@ -89,10 +91,14 @@ class Postgres:
             subprocess.run([*_as_postgres_user(), str(pg / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "stop"],
                            capture_output=True, timeout=60)
 
+    def database(self) -> dict:
+        """dagster.yaml's `postgres_db` settings for this server."""
+        return {"hostname": "127.0.0.1", "username": "dagster", "password": "", "db_name": "dagster", "port": self.port,
+                "scheme": "postgresql+psycopg2"}
+
     def storage(self) -> dict:
-        """dagster.yaml's `storage` section for this server."""
-        return {"postgres": {"postgres_db": {"hostname": "127.0.0.1", "username": "dagster", "password": "",
-                                             "db_name": "dagster", "port": self.port, "scheme": "postgresql+psycopg2"}}}
+        """dagster.yaml's `storage` section for this server (dagster-postgres as it comes)."""
+        return {"postgres": {"postgres_db": self.database()}}
 
 
 @dataclass
@@ -160,7 +166,8 @@ class Cluster:
         self.postgres_port = pg.port
         config_file = PROJECT_ROOT / "dagster.yaml"  # the project's pools and run limits, where it has one
         project = (yaml.safe_load(config_file.read_text()) or {}) if config_file.exists() else {}
-        instance = {"telemetry": {"enabled": False}, "storage": pg.storage(), "concurrency": project.get("concurrency", {})}
+        instance = {"telemetry": {"enabled": False}, **instance_storage.instance_config(pg.database()),  # pooled connections
+                    "concurrency": project.get("concurrency", {})}
         (self.home / "dagster.yaml").write_text(yaml.safe_dump(instance, sort_keys=False))
         config = {**executor_config(), "broker": self.broker, "backend": self.backend}
         (self.root / "celery.yaml").write_text(yaml.safe_dump({"execution": {"config": config}}, sort_keys=False))
@@ -175,14 +182,16 @@ class Cluster:
     def start_worker(self, name: str, queue: str) -> Worker:
         """One worker in its own directory and process group, listening on one queue. The solo pool: a
         step runs in the worker's own process (one at a time), which may start the step's isolated
-        document workers (a prefork pool's children are daemons and may not)."""
+        document workers (a prefork pool's children are daemons and may not). It imports what its steps
+        need before it answers (celery_worker.py)."""
         folder = self.root / "workers" / name
         folder.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env(), "DOCPROC_WORKER": name, "OMP_NUM_THREADS": "1",
                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # dagster-celery runs `celery` from PATH
         log = open(folder / "worker.log", "ab")  # noqa: SIM115 - the worker writes it for as long as it lives
         proc = subprocess.Popen([str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y", str(self.root / "celery.yaml"),
-                                 "-q", queue, "-n", name, "--", "--pool=solo", "--without-gossip", "--without-mingle"],
+                                 "-q", queue, "-n", name, "--", "--pool=solo", "--without-gossip", "--without-mingle",
+                                 "--include=docproc_assets.celery_worker"],
                                 cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         worker = Worker(name, queue, proc.pid)
         self.workers = [w for w in self.workers if w.name != name] + [worker]
@@ -268,7 +277,14 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def cluster_job():
-    """The Celery job, rebuilt from this pointer by the coordinating process and by every worker."""
+    """The Celery job, rebuilt from this pointer by the coordinating process and by every worker, once per
+    process: the definitions are the modules' objects, so building them again for each run and each step
+    (a third of a coordinator's CPU) gave the same job every time."""
+    return _built_cluster_job()
+
+
+@functools.cache
+def _built_cluster_job():
     from docproc_assets.defs.cluster.jobs import CLUSTER_JOB
     from docproc_assets.definitions import defs
 

@@ -6,6 +6,6 @@ forked from a server that holds them, it starts at once.
 
 from docproc_assets.cluster import cluster_job
 
-cluster_job()  # imports the definitions' modules (the job itself is rebuilt, cheaply, by each run)
+cluster_job()  # imports the definitions' modules and builds the job, kept for every run forked from here
 
-import dagster_postgres  # noqa: E402, F401 - the instance's storage, loaded by name when a run starts
+import docproc_assets.instance_storage  # noqa: E402, F401 - the instance's storage, loaded by name when a run starts

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from docproc_assets import __version__
-from docproc_assets.core import isolation, pools
+from docproc_assets.core import isolation, pools, workload
 from docproc_assets.core.document import Page, Status, Track, UnifiedDocument
 from docproc_assets.core.errors import DocumentError
 from docproc_assets.core.files import write_atomic
@@ -55,6 +55,23 @@ def load_routes(objects: ObjectStore, doc_id: str) -> Detection | None:
         return None
     data = json.loads(path.read_text())
     return Detection.model_validate(data["detection"]) if data.get("version") == ROUTES_VERSION else None
+
+
+ESTIMATE_TIMEOUT_S = 30.0  # a guess is not worth a document's whole timeout
+
+
+def reading_costs(objects: ObjectStore, ids: Sequence[str], timeout: float = ESTIMATE_TIMEOUT_S,
+                  memory_mb: int = 0) -> dict[str, float]:
+    """Each document's expected reading cost (core/workload.py), looked at in the borrowed worker: a file
+    that hangs or crashes it gets the unknown price, and routing reports it later."""
+    costs = {}
+    with isolation.borrowed(min(timeout, ESTIMATE_TIMEOUT_S), memory_mb) as worker:
+        for doc_id in ids:
+            try:
+                costs[doc_id] = worker.run(workload.estimate, objects.path(doc_id, objects.info(doc_id)))
+            except Exception:  # noqa: BLE001 - a timeout or crash in the worker
+                costs[doc_id] = workload.UNKNOWN_DOCUMENT
+    return costs
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import time
@@ -440,8 +441,20 @@ class Store:
             yield con
 
 
+# What the schema is made of: a database that records this fingerprint needs no DDL. Running it on every
+# writable connection (each step's merges) rewrote the views each time, and so gave DuckDB a checkpoint
+# to write when the connection closed, even when nothing had been merged.
+SCHEMA_FINGERPRINT = hashlib.sha256(repr(([t.ddl() for t in TABLES.values()], sorted(VIEWS.items()))).encode()).hexdigest()[:16]
+
+
 def _migrate(con: duckdb.DuckDBPyConnection) -> None:
-    """Tables and views created, and columns added to a database from before they existed."""
+    """Tables and views created, and columns added to a database from before they existed; nothing to do
+    when the database records this schema's fingerprint."""
+    try:
+        if con.execute("SELECT fingerprint FROM docproc_schema").fetchall() == [(SCHEMA_FINGERPRINT,)]:
+            return
+    except duckdb.CatalogException:  # a new database, or one from before the fingerprint
+        pass
     for spec in TABLES.values():
         con.execute(spec.ddl())
     have = set(con.execute("SELECT table_name, column_name FROM information_schema.columns").fetchall())
@@ -451,6 +464,7 @@ def _migrate(con: duckdb.DuckDBPyConnection) -> None:
                 con.execute(f"ALTER TABLE {spec.name} ADD COLUMN {column} {kind}")
     for name, sql in VIEWS.items():
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+    con.execute("CREATE OR REPLACE TABLE docproc_schema AS SELECT ? AS fingerprint", [SCHEMA_FINGERPRINT])
 
 
 def dict_rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
