@@ -1,7 +1,7 @@
 """The same folder through a local Celery cluster with 1, 2, ... workers: throughput, exactly-once rows,
 steps per worker, in one table.
 
-usage: python bench/distributed.py FOLDER [--workers 1,2] [--models tesseract]
+usage: python bench/distributed.py FOLDER [--workers 1,2] [--models tesseract] [--rounds 3]
 
 For each worker count a fresh cluster (`docproc_assets.cluster`: Redis, PostgreSQL, dagster-celery
 workers with the solo pool and 1-thread engines) reads the folder in chunks spread over the workers
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -64,16 +65,27 @@ def main() -> None:
     parser.add_argument("--models", default="tesseract")
     parser.add_argument("--chunks-per-worker", type=int, default=3)
     parser.add_argument("--runs-per-worker", type=int, default=2, help="chunk runs coordinated at once, per worker")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure the worker counts this many times, alternating (1,2,1,2): on a noisy host the "
+                             "median of each round's ratio says more than one pair")
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if m]
-    results = [measure(args.folder, int(n), models, args.chunks_per_worker, args.runs_per_worker) for n in args.workers.split(",")]
-    cols = ["workers", "documents", "pages", "seconds", "pages/min", "speed-up", "chunk s", "chunk pages/min", "chunk speed-up",
-            "rows once", "failed runs", "staged left", "steps per worker"]
+    counts = [int(n) for n in args.workers.split(",")]
+    cols = ["round", "workers", "documents", "pages", "seconds", "pages/min", "speed-up", "chunk s", "chunk pages/min",
+            "chunk speed-up", "rows once", "failed runs", "staged left", "steps per worker"]
     print(" | ".join(cols))
-    for r in results:
-        r["speed-up"] = r["pages/min"] / results[0]["pages/min"]
-        r["chunk speed-up"] = r["chunk pages/min"] / results[0]["chunk pages/min"]
-        print(" | ".join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    ratios: dict[int, list[tuple[float, float]]] = {}
+    for round_ in range(1, args.rounds + 1):
+        results = [{"round": round_, **measure(args.folder, n, models, args.chunks_per_worker, args.runs_per_worker)} for n in counts]
+        for r in results:  # against the first worker count of the same round
+            r["speed-up"] = r["pages/min"] / results[0]["pages/min"]
+            r["chunk speed-up"] = r["chunk pages/min"] / results[0]["chunk pages/min"]
+            ratios.setdefault(r["workers"], []).append((r["speed-up"], r["chunk speed-up"]))
+            print(" | ".join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cols), flush=True)
+    if args.rounds > 1:
+        for n, pairs in ratios.items():
+            print(f"median over {args.rounds} rounds, {n} workers: speed-up {statistics.median(p[0] for p in pairs):.2f}, "
+                  f"chunk speed-up {statistics.median(p[1] for p in pairs):.2f}")
 
 
 if __name__ == "__main__":
