@@ -10,7 +10,6 @@ import pyarrow  # noqa: F401 - Store.stage writes staged rows with it
 
 import docproc_assets.coordinator  # noqa: F401 - Dagster, the job, the pooled Postgres storage
 from docproc_assets.core import isolation
-from docproc_assets.core.isolation import STARTUP_SECONDS
 
-with isolation.borrowed(STARTUP_SECONDS, 0) as worker:  # kept warm for the first step (same environment)
+with isolation.borrowed(isolation.STARTUP_SECONDS, 0) as worker:  # kept warm for the first step (same environment)
     worker.run(os.getpid)

@@ -6,7 +6,7 @@ documents took 38 s of OCR and another 1 s, and one worker read the heavy one wh
 idle. Here OCR pages are priced by their pixels and direct pages almost free, and documents are
 packed heaviest first into the lightest chunk that has room.
 
-`estimate` opens untrusted files: run it in an `IsolatedWorker` (`stages.estimate_costs`).
+`estimate` opens untrusted files: run it in an `IsolatedWorker` (`stages.reading_costs`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import heapq
 from collections.abc import Mapping
 from pathlib import Path
 
+from docproc_assets.core.pipeline import Options
 from docproc_assets.core.routing import MIN_TEXT_CHARS
 from docproc_assets.core.sniff import Kind
 from docproc_assets.core.sources import file_type, frame_count, open_image, open_pdf
@@ -27,7 +28,7 @@ DIRECT_PAGE = 0.02
 OFFICE_DOCUMENT = 1.0  # the LibreOffice conversion, before any page is read
 UNKNOWN_DOCUMENT = 1.0  # a file that could not be looked at: its reading will fail fast, or is unknown
 PAGES_LOOKED_AT = 50  # of a long PDF: the rest are priced like these
-OCR_DPI = 300.0
+OCR_DPI = Options().ocr_dpi  # what the OCR track renders PDF pages at
 
 
 def ocr_page(megapixels: float) -> float:
