@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,15 +37,33 @@ def test_gpu_model_steps_go_to_the_gpu_queue_the_rest_to_cpu():
 def cluster():
     os.environ["DOCPROC_CELERY_VISIBILITY_S"] = "15"  # a dead worker's task goes to another after 15 s
     root = Path(tempfile.mkdtemp(prefix="docproc-cluster-"))  # pytest's tmp folders are private to root: Postgres runs as postgres
-    up = subprocess.run([DOCPROC, "cluster", "up", "--dir", str(root), "--workers", "2"], capture_output=True, text=True, timeout=300)
+    up = docproc("cluster", "up", "--dir", str(root), "--workers", "2")
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert "workers cpu1 (cpu), cpu2 (cpu)" in up.stdout
         yield cl.Cluster.load(root)
     finally:
-        subprocess.run([DOCPROC, "cluster", "down", "--dir", str(root)], capture_output=True, timeout=120)
+        docproc("cluster", "down", "--dir", str(root), timeout=120)
         os.environ.pop("DOCPROC_CELERY_VISIBILITY_S", None)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def docproc(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`docproc ARGS` in a process of its own. One that hangs (as one did once, after printing its results)
+    fails with every thread's stack, from faulthandler on SIGABRT, instead of a bare timeout."""
+    proc = subprocess.Popen([DOCPROC, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        pytest.fail(f"docproc {' '.join(args)} still running after {timeout:g} s:\n{out[-2000:]}\n{err[-10000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def scans(folder: Path, n: int, pages: int = 2) -> Path:
@@ -64,8 +83,7 @@ def exactly_once(store: Store, models: tuple[str, ...], ids: list[str]) -> None:
 
 def test_two_workers_run_the_steps_and_every_row_lands_once(cluster, tmp_path):
     folder = scans(tmp_path / "in", 4)
-    proc = subprocess.run([DOCPROC, "cluster", "run", str(folder), "--dir", str(cluster.root), "--models", "tesseract"],
-                          capture_output=True, text=True, timeout=600)
+    proc = docproc("cluster", "run", str(folder), "--dir", str(cluster.root), "--models", "tesseract")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ran = cluster.steps_by_worker()
     assert set(ran) == {"cpu1", "cpu2"} and all("ocr_tesseract" in steps or "direct_extractions" in steps for steps in ran.values()), ran
