@@ -45,23 +45,23 @@ def contiguous_chunks(batch: list[str], ordered: list[str], size: int) -> list[l
     return chunks
 
 
-def stale_assets(resource, chunk: list[str], models: list[str]) -> list:
-    """The assets a chunk still needs, like "materialize stale": routing when a document has no routes,
-    and each model whose rows for this chunk are missing or from another model version (config)."""
+def stale_assets(resource, chunks: list[list[str]], models: list[str]) -> list[list]:
+    """The assets each chunk still needs, like "materialize stale": routing when a document has no routes,
+    and each model whose rows for the chunk are missing or from another model version (config). Asked
+    once for the whole batch: per chunk, its queries and merges cost about 0.25 s each before any run."""
     from docproc_assets.core import stages
     from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS
     from docproc_assets.defs.intake.sensors import PARTITIONED
 
     objects, store = resource.objects(), resource.store()
-    out = []
-    registered = {r[0] for r in store.query(
-        "SELECT document_id FROM documents WHERE routed_at IS NOT NULL AND document_id IN (SELECT unnest(?::VARCHAR[]))", [chunk])[1]}
-    if registered != set(chunk) or any(stages.load_routes(objects, k) is None for k in chunk):
-        out += PARTITIONED[:2]
-    for model, key in [(stages.DIRECT, PARTITIONED[2]), *((m, OCR_ASSET_KEYS[m]) for m in models)]:
-        if store.cached(model, stages.model_version(model), chunk) != set(chunk):
-            out.append(key)
-    return out
+    every = [k for chunk in chunks for k in chunk]
+    routed = {r[0] for r in store.query(
+        "SELECT document_id FROM documents WHERE routed_at IS NOT NULL AND document_id IN (SELECT unnest(?::VARCHAR[]))", [every])[1]}
+    routed -= {k for k in routed if stages.load_routes(objects, k) is None}
+    assets = [(PARTITIONED[2], store.cached(stages.DIRECT, stages.model_version(stages.DIRECT), every)),
+              *((OCR_ASSET_KEYS[m], store.cached(m, stages.model_version(m), every)) for m in models)]
+    return [(PARTITIONED[:2] if not routed.issuperset(chunk) else [])
+            + [key for key, cached in assets if not cached.issuperset(chunk)] for chunk in chunks]
 
 
 def celery_run(chunk: list[str], stale: list, run_config: dict, env: dict[str, str]) -> tuple[str, bool]:
@@ -85,15 +85,21 @@ def celery_run(chunk: list[str], stale: list, run_config: dict, env: dict[str, s
         return run.run_id, run.success
 
 
-def coordinators(count: int):
+def coordinators(count: int, warm: bool = False):
     """Processes to coordinate Celery runs in, one run each at a time (Dagster's logging set-up is not
-    thread-safe), forked from a server that has imported Dagster and the definitions once (coordinator.py)."""
+    thread-safe), forked from a server that has imported Dagster and the definitions once (coordinator.py).
+    `warm`: start the server now, on a thread (a first process waits for the server's imports), so that
+    its imports overlap the caller's work."""
     import multiprocessing
+    import threading
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["docproc_assets.coordinator"])
-    return ProcessPoolExecutor(max(1, count), mp_context=context)
+    pool = ProcessPoolExecutor(max(1, count), mp_context=context)
+    if warm:
+        threading.Thread(target=pool.submit, args=(os.getpid,), name="coordinators-warm", daemon=True).start()
+    return pool
 
 
 @dataclass
@@ -139,7 +145,7 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
     dagster_home()
     import dagster as dg
 
-    from docproc_assets.core import intake, stages, workload
+    from docproc_assets.core import evaluation, intake, stages, workload
     from docproc_assets.core.engines.registry import MODELS
     from docproc_assets.defs.extraction.assets import OCR_ASSET_KEYS
     from docproc_assets.defs.intake.partitions import MAX_PARTITIONS_PER_RUN, add_documents, document_id, document_ids, documents
@@ -159,95 +165,97 @@ Celery tasks on the cluster's workers (`docproc cluster`), `parallel_runs` chunk
     if unknown:
         raise ValueError(f"unknown models {unknown} (known: {', '.join(MODELS)})")
 
-    from docproc_assets.core import evaluation
+    # On Celery, the coordinators' fork server imports Dagster and the definitions (~2.4 s) while this
+    # process registers the documents, instead of after it.
+    pool = coordinators(parallel_runs, warm=True) if executor == "celery" else None
+    try:
+        store = resource.store()
+        objects = resource.objects()
+        if dataset:
+            from docproc_assets.core import datasets
 
-    store = resource.store()
-    objects = resource.objects()
-    if dataset:
-        from docproc_assets.core import datasets
-
-        ingested = datasets.ingest(objects, dataset, split, sample_size or 0)
-        keys = ingested.document_ids
-        store.stage("answers", ingested.answers)
-    else:
-        files = files if files is not None else intake.list_folder(Path(folder))
-        if sample_size and sample_size < len(files):
-            files = sorted(random.Random(0).sample(files, sample_size))
-        registered = objects.put_files(files)
-        keys = list(dict.fromkeys(r.document_id for r in registered))
-        store.stage("ground_truth", [row for r in registered for row in evaluation.sidecar_rows(r.document_id, Path(r.source_path))])
-
-    instance = dg.DagsterInstance.get()
-
-    size = chunk_size or MAX_PARTITIONS_PER_RUN
-
-    def add_partitions(ids: list[str]) -> tuple[list[list[str]], list[str]]:
-        """(the documents' partition keys in groups, each cut into contiguous chunks; every key in the
-        instance's order). On Celery, where chunks run side by side, new documents are added in chunks of
-        equal expected reading (core/workload.py), heaviest first: the batch ends with its heaviest chunk."""
-        known = set(document_ids(instance.get_dynamic_partitions(documents.name)))
-        new = [i for i in ids if i not in known]
-        groups = [ids]
-        if executor == "celery" and len(new) > 1:
-            costs = stages.reading_costs(objects, new, resource.document_timeout_s, resource.memory_limit_mb())
-            groups = [*workload.balanced_chunks(costs, size), [i for i in ids if i in known]]
-        keys, _ = add_documents(instance, [(i, objects.info(i).filename if objects.exists(i) else None) for g in groups for i in g])
-        key_of = {document_id(k): k for k in keys}
-        return [[key_of[i] for i in g] for g in groups if g], instance.get_dynamic_partitions(documents.name)
-
-    definitions = defs()
-    everything = [*definitions.assets, *(definitions.asset_checks or [])]
-    selection = PARTITIONED + [OCR_ASSET_KEYS[m] for m in models]
-    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING" if quiet else "INFO"}}}}
-    result = BatchResult(keys, models, db_path=Path(resource.db_path), report_path=Path(resource.report_path),
-                         outputs=resource.outputs())
-
-    def run_chunk(chunk: list[str], stale: list) -> tuple[str, bool]:
-        run = dg.materialize(everything, selection=stale, instance=instance, resources={"docproc": resource},
-                             run_config=run_config, tags=chunk_tags(chunk, "batch"), raise_on_error=False)
-        return run.run_id, run.success
-
-    def run_chunks(groups: list[list[str]], ordered: list[str], first: int) -> int:
-        chunks = [chunk for keys in groups for chunk in contiguous_chunks(keys, ordered, size)]
-        todo = []
-        for n, chunk in enumerate(chunks, start=first):
-            stale = selection if force else stale_assets(resource, document_ids(chunk), models)
-            if stale:
-                todo.append((n, chunk, stale))
-                continue
-            result.cached_chunks += 1  # every document of the chunk is routed and extracted by these model versions
-            if on_chunk:
-                on_chunk(n, len(chunk))
-        if executor == "celery":
-            pool = coordinators(parallel_runs)
-            runs = pool.map(celery_run, [chunk for _, chunk, _ in todo], [stale for *_, stale in todo], [run_config] * len(todo),
-                            [dict(os.environ)] * len(todo))
+            ingested = datasets.ingest(objects, dataset, split, sample_size or 0)
+            keys = ingested.document_ids
+            store.stage("answers", ingested.answers)
         else:
-            pool, runs = None, (run_chunk(chunk, stale) for _, chunk, stale in todo)
-        started = time.perf_counter()
-        try:
-            for (n, chunk, _), (run_id, success) in zip(todo, runs):
-                result.runs.append(run_id)
-                result.failed_runs += not success
+            files = files if files is not None else intake.list_folder(Path(folder))
+            if sample_size and sample_size < len(files):
+                files = sorted(random.Random(0).sample(files, sample_size))
+            registered = objects.put_files(files)
+            keys = list(dict.fromkeys(r.document_id for r in registered))
+            store.stage("ground_truth", [row for r in registered for row in evaluation.sidecar_rows(r.document_id, Path(r.source_path))])
+
+        instance = dg.DagsterInstance.get()
+
+        size = chunk_size or MAX_PARTITIONS_PER_RUN
+
+        def add_partitions(ids: list[str]) -> tuple[list[list[str]], list[str]]:
+            """(the documents' partition keys in groups, each cut into contiguous chunks; every key in the
+            instance's order). On Celery, where chunks run side by side, new documents are added in chunks of
+            equal expected reading (core/workload.py), heaviest first: the batch ends with its heaviest chunk."""
+            known = set(document_ids(instance.get_dynamic_partitions(documents.name)))
+            new = [i for i in ids if i not in known]
+            groups = [ids]
+            if executor == "celery" and len(new) > 1:
+                costs = stages.reading_costs(objects, new, resource.document_timeout_s, resource.memory_limit_mb())
+                groups = [*workload.balanced_chunks(costs, size), [i for i in ids if i in known]]
+            keys, _ = add_documents(instance, [(i, objects.info(i).filename if objects.exists(i) else None) for g in groups for i in g])
+            key_of = {document_id(k): k for k in keys}
+            return [[key_of[i] for i in g] for g in groups if g], instance.get_dynamic_partitions(documents.name)
+
+        definitions = defs()
+        everything = [*definitions.assets, *(definitions.asset_checks or [])]
+        selection = PARTITIONED + [OCR_ASSET_KEYS[m] for m in models]
+        run_config = {"loggers": {"console": {"config": {"log_level": "WARNING" if quiet else "INFO"}}}}
+        result = BatchResult(keys, models, db_path=Path(resource.db_path), report_path=Path(resource.report_path),
+                             outputs=resource.outputs())
+
+        def run_chunk(chunk: list[str], stale: list) -> tuple[str, bool]:
+            run = dg.materialize(everything, selection=stale, instance=instance, resources={"docproc": resource},
+                                 run_config=run_config, tags=chunk_tags(chunk, "batch"), raise_on_error=False)
+            return run.run_id, run.success
+
+        def run_chunks(groups: list[list[str]], ordered: list[str], first: int) -> int:
+            chunks = [chunk for keys in groups for chunk in contiguous_chunks(keys, ordered, size)]
+            todo = []
+            needs = [selection] * len(chunks) if force else stale_assets(resource, [document_ids(c) for c in chunks], models)
+            for n, (chunk, stale) in enumerate(zip(chunks, needs, strict=True), start=first):
+                if stale:
+                    todo.append((n, chunk, stale))
+                    continue
+                result.cached_chunks += 1  # every document of the chunk is routed and extracted by these model versions
                 if on_chunk:
                     on_chunk(n, len(chunk))
-        finally:
-            if pool:
-                pool.shutdown()
-            result.chunk_seconds += time.perf_counter() - started
-        return first + len(chunks)
+            if pool is not None:
+                runs = pool.map(celery_run, [chunk for _, chunk, _ in todo], [stale for *_, stale in todo], [run_config] * len(todo),
+                                [dict(os.environ)] * len(todo))
+            else:
+                runs = (run_chunk(chunk, stale) for _, chunk, stale in todo)
+            started = time.perf_counter()
+            try:
+                for (n, chunk, _), (run_id, success) in zip(todo, runs):
+                    result.runs.append(run_id)
+                    result.failed_runs += not success
+                    if on_chunk:
+                        on_chunk(n, len(chunk))
+            finally:
+                result.chunk_seconds += time.perf_counter() - started
+            return first + len(chunks)
 
-    done = run_chunks(*add_partitions(keys), 1)
-    if evaluate:  # self-supervised pages from the batch's digital pages, then through the same assets
-        direct = {r[0] for r in store.query(
-            "SELECT DISTINCT document_id FROM pages WHERE track = 'direct' AND document_id IN (SELECT unnest(?::VARCHAR[]))", [keys])[1]}
-        synthetic, truth = evaluation.synthesize(objects, keys, synthesis or evaluation.Synthesis(), direct,
-                                                 resource.document_timeout_s, resource.memory_limit_mb())
-        store.stage("ground_truth", truth)
-        extra = [k for k in dict.fromkeys(r.document_id for r in synthetic) if k not in set(keys)]
-        result.documents = keys + extra
-        result.synthetic = len(extra)
-        run_chunks(*add_partitions(extra), done)
+        done = run_chunks(*add_partitions(keys), 1)
+        if evaluate:  # self-supervised pages from the batch's digital pages, then through the same assets
+            direct = {r[0] for r in store.query(
+                "SELECT DISTINCT document_id FROM pages WHERE track = 'direct' AND document_id IN (SELECT unnest(?::VARCHAR[]))", [keys])[1]}
+            synthetic, truth = evaluation.synthesize(objects, keys, synthesis or evaluation.Synthesis(), direct,
+                                                     resource.document_timeout_s, resource.memory_limit_mb())
+            store.stage("ground_truth", truth)
+            extra = [k for k in dict.fromkeys(r.document_id for r in synthetic) if k not in set(keys)]
+            result.documents = keys + extra
+            result.synthetic = len(extra)
+            run_chunks(*add_partitions(extra), done)
+    finally:
+        if pool is not None:
+            pool.shutdown()
     run = dg.materialize(everything, selection=TAIL, instance=instance, resources={"docproc": resource},
                          run_config=run_config, tags={"docproc/source": "batch"}, raise_on_error=False)
     result.runs.append(run.run_id)

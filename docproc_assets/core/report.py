@@ -482,6 +482,8 @@ def side_by_side(store: Store, models: list[str], page_metrics: list[dict], max_
         parts.append(f'<div class="doc" id="doc-{e(doc_id[:12])}"><h3>{e(d["filename"] or doc_id)} <small>({e(str(d["track"]))}, '
                      f'{d["page_count"] or 0} pages, {e(doc_id[:12])})</small></h3>' + (f"<ul>{qa}</ul>" if qa else "")
                      + view + f'<div class="cols">{"".join(cols)}</div></div>')
+    if views is not None:
+        views.finish()  # every image written before the views are
     if views is not None and views.left_out:
         parts.append(f'<p class="note">{views.left_out} documents shown without a page view: the report\'s page-view budget '
                      f'({views.budget_bytes / 1e6:.0f} MB) was spent on the documents before them.</p>')

@@ -91,8 +91,9 @@ def test_page_views_carry_every_models_lines_in_page_points(batch):
     (direct_page,) = views.document(digital, ["direct", *MODELS], {})
     texts = [b[5] for b in direct_page["boxes"]]
     assert {b[0] for b in direct_page["boxes"]} == {0} and any(PAYLOAD in t for t in texts)  # direct's lines only
-    for doc_id in ink:
-        (scanned,) = views.document(doc_id, ["direct", *MODELS], {})
+    scans = {doc_id: views.document(doc_id, ["direct", *MODELS], {}) for doc_id in ink}
+    views.finish()  # images are written on threads: final once finished
+    for (scanned,) in scans.values():
         assert {b[0] for b in scanned["boxes"]} == {1, 2}  # both engines, no direct boxes on a scan
         assert scanned["img"] and (page.parent / scanned["img"]).stat().st_size > 5_000
     assert views.spent < 1_000_000  # four pages at 100 dpi
