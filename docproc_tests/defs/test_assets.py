@@ -152,3 +152,31 @@ def test_model_overrides_in_the_resource_reach_the_rows(resource, corpus, monkey
     monkeypatch.delenv(OVERRIDES_ENV, raising=False)  # the step set it for its workers; judge against the plain config
     assert versions == {registry.get_config("tesseract", max_batch_size=3).version}
     assert versions != {registry.get_config("tesseract").version}
+
+
+def test_partition_pages_cost_the_instance_one_read_of_its_partitions_per_step(resource, tmp_path, monkeypatch):
+    """Per-partition metadata must not read every dynamic partition key once per document: that is a query
+    as long as the instance per document, on every step of every chunk."""
+    from docproc_tests.documents import digital_pdf
+
+    reads = []
+    original = dg.DagsterInstance.get_dynamic_partitions
+    monkeypatch.setattr(dg.DagsterInstance, "get_dynamic_partitions",
+                        lambda self, *args, **kwargs: reads.append(1) or original(self, *args, **kwargs))
+    instance = dg.DagsterInstance.ephemeral()
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(6):
+        digital_pdf(folder / f"doc-{i}.pdf", [f"Document number {i} of six."])
+    keys = register(instance, resource, folder)
+    counts = []
+    for chunk in (keys[:2], keys[2:]):
+        reads.clear()
+        result = dg.materialize(EVERYTHING, selection=PARTITIONED[:1], instance=instance, resources={"docproc": resource},
+                                tags={"dagster/asset_partition_range_start": chunk[0], "dagster/asset_partition_range_end": chunk[-1]})
+        assert result.success
+        counts.append(len(reads))
+    assert counts[0] == counts[1], counts  # 2 documents or 4: the same reads
+    for i, key in enumerate(keys):  # and every partition's page still names its own file
+        assert partition_metadata(instance, "raw_documents", key)["file_name"] == key.split(".pdf-")[0] + ".pdf"
+    assert "get_dynamic_partitions" not in vars(instance)  # the instance's own methods again

@@ -1,5 +1,6 @@
 """Documents in, and the track of every page."""
 
+import functools
 from collections.abc import Callable
 
 import dagster as dg
@@ -23,8 +24,7 @@ def raw_documents(context: dg.AssetExecutionContext, docproc: DocprocResource) -
     rows = stages.register(objects, known)
     rows += [{"document_id": i, "status": "error", "error": "not in the object store"} for i in ids if i not in set(known)]
     truth = evaluation.registered_sidecars(objects, known)
-    for row in rows:  # each partition's own page names its file
-        context.add_asset_metadata(document_metadata(row), partition_key=keys[row["document_id"]])
+    add_partition_metadata(context, {keys[row["document_id"]]: document_metadata(row) for row in rows})  # each page names its file
     store = docproc.store()
     store.stage("documents", rows)
     store.stage("ground_truth", truth)
@@ -70,9 +70,25 @@ def describe_partitions(context: dg.AssetExecutionContext, objects, keys: dict[s
                         found: Callable[[dict], dict]) -> None:
     """Each row's partition page: its file, from the object store, and what this step found (`found(row)`)."""
     registered = {r["document_id"]: r for r in stages.register(objects, [i for i in keys if objects.exists(i)])}
-    for row in rows:
-        context.add_asset_metadata({**document_metadata(registered.get(row["document_id"], {})), **found(row)},
-                                   partition_key=keys[row["document_id"]])
+    add_partition_metadata(context, {keys[row["document_id"]]: {**document_metadata(registered.get(row["document_id"], {})), **found(row)}
+                                     for row in rows})
+
+
+def add_partition_metadata(context: dg.AssetExecutionContext, metadata: dict[str, dict]) -> None:
+    """Metadata for each partition's own page. Dagster checks every `add_asset_metadata(partition_key=...)`
+    against the run's range by reading all the dynamic partition keys of the instance, once per call: per
+    document, a query as long as the instance is large. The step's instance answers those reads from one
+    query each here (nothing this step adds or removes partitions; the methods are the class's again after)."""
+    instance = context.instance
+    reads = ("get_dynamic_partitions", "has_dynamic_partition")
+    for name in reads:
+        setattr(instance, name, functools.cache(getattr(instance, name)))
+    try:
+        for key, meta in metadata.items():
+            context.add_asset_metadata(meta, partition_key=key)
+    finally:
+        for name in reads:
+            delattr(instance, name)
 
 
 def document_metadata(row: dict) -> dict:
