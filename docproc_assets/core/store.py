@@ -273,7 +273,10 @@ class Store:
 
     def flush(self, wait: float = 0.0) -> int:
         """Merge staged files; -1 when the database is busy. Files that cannot be read are set aside
-        (`set_aside` lists them for the step's metadata), never left to block the merges after them."""
+        (`set_aside` lists them for the step's metadata), never left to block the merges after them.
+        Nothing staged: no lock and no writable connection (every `cached` look-up flushes first)."""
+        if self.db_path.exists() and not self.staged():
+            return 0
         try:
             with self._locked(fcntl.LOCK_EX, wait), self._connection(read_only=False, wait=wait) as con:
                 return self._merge_staged(con)

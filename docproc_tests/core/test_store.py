@@ -117,6 +117,24 @@ def test_cached_needs_the_same_version_and_success(tmp_path):
     assert store.cached("m", "m@2", ["a"]) == set()
 
 
+def test_look_ups_with_nothing_staged_open_no_writable_connection(tmp_path):
+    """Every step's `cached` look-up flushes first; with nothing staged that must cost no exclusive lock
+    and no writable connection (each is a DuckDB open, and the lock queues the other workers' merges)."""
+    from docproc_assets.core.store import file_connections
+
+    opened = []
+    connect = file_connections(tmp_path / "r.duckdb")
+    store = Store(tmp_path / "r.duckdb", connect=lambda read_only, config: opened.append(read_only) or connect(read_only, config))
+    store.write("extractions", [_row("a", "m")])
+    assert opened == [False]  # the new database's schema and the merge
+    opened.clear()
+    assert store.cached("m", "m@1", ["a", "b"]) == {"a"} and store.flush() == 0
+    assert opened == [True]  # the look-up's own read
+    store.stage("extractions", [_row("b", "m")])
+    assert store.cached("m", "m@1", ["a", "b"]) == {"a", "b"}  # what is staged is merged before the look-up
+    assert opened == [True, False, True]
+
+
 def _stage_file(store: Store, table: str, content: bytes, name: str) -> None:
     folder = store.staging_dir / table
     folder.mkdir(parents=True, exist_ok=True)
