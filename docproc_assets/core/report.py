@@ -484,9 +484,9 @@ def side_by_side(store: Store, models: list[str], page_metrics: list[dict], max_
                      + view + f'<div class="cols">{"".join(cols)}</div></div>')
     if views is not None:
         views.finish()  # every image written before the views are
-    if views is not None and views.left_out:
-        parts.append(f'<p class="note">{views.left_out} documents shown without a page view: the report\'s page-view budget '
-                     f'({views.budget_bytes / 1e6:.0f} MB) was spent on the documents before them.</p>')
+        if views.left_out:
+            parts.append(f'<p class="note">{views.left_out} documents shown without a page view: the report\'s page-view budget '
+                         f'({views.budget_bytes / 1e6:.0f} MB) was spent on the documents before them.</p>')
     if page_views:
         data = json.dumps({"models": models, "colours": [_colour(i) for i in range(len(models))],
                            "scale": PAGE_VIEW_SCALE, "docs": page_views}, ensure_ascii=False, separators=(",", ":"))
